@@ -15,7 +15,8 @@ import (
 )
 
 // Migrate applies the migrations in fsys that db has not applied yet, in order
-// of their numeric prefix (0001_create_payments.sql, ...). Files hold
+// of their numeric prefix (0001_create_payments.sql, ...), recording them in
+// table (one per service, so services may share a database). Files hold
 // statements separated by lines that end in ';'.
 //
 // It is safe when several instances start at once: a named lock
@@ -24,7 +25,10 @@ import (
 // nothing. Statements should be idempotent where MySQL allows it (CREATE TABLE
 // IF NOT EXISTS), because MySQL commits DDL implicitly and a crash in the
 // middle of a file re-runs it.
-func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, log *zap.Logger) error {
+func Migrate(ctx context.Context, db *sql.DB, table string, fsys fs.FS, log *zap.Logger) error {
+	if !validTable(table) {
+		return fmt.Errorf("migrate: bad table name %q", table)
+	}
 	files, err := migrationFiles(fsys)
 	if err != nil {
 		return err
@@ -35,7 +39,7 @@ func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, log *zap.Logger) error
 	}
 	defer conn.Close()
 	var lock string
-	if err := conn.QueryRowContext(ctx, "SELECT CONCAT(DATABASE(), '.migrate')").Scan(&lock); err != nil {
+	if err := conn.QueryRowContext(ctx, "SELECT CONCAT(DATABASE(), '.', ?)", table).Scan(&lock); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	var got sql.NullInt64
@@ -47,15 +51,15 @@ func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, log *zap.Logger) error
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK(?)", lock) //nolint:errcheck // released with the connection anyway
 
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	if _, err := conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS `"+table+"` ("+`
 		version INT NOT NULL PRIMARY KEY,
 		name VARCHAR(255) NOT NULL,
 		applied_at DATETIME(6) NOT NULL
 	) ENGINE=InnoDB`); err != nil {
-		return fmt.Errorf("migrate: create schema_migrations: %w", err)
+		return fmt.Errorf("migrate: create %s: %w", table, err)
 	}
 	applied := map[int]bool{}
-	rows, err := conn.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	rows, err := conn.QueryContext(ctx, "SELECT version FROM `"+table+"`")
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -84,7 +88,7 @@ func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, log *zap.Logger) error
 				return fmt.Errorf("migrate %s: %w", m.name, err)
 			}
 		}
-		if _, err := conn.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+		if _, err := conn.ExecContext(ctx, "INSERT INTO `"+table+"` (version, name, applied_at) VALUES (?, ?, ?)",
 			m.version, m.name, time.Now().UTC()); err != nil {
 			return fmt.Errorf("migrate %s: record: %w", m.name, err)
 		}
@@ -142,4 +146,16 @@ func splitStatements(body string) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+func validTable(t string) bool {
+	if t == "" || len(t) > 64 {
+		return false
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -128,7 +129,7 @@ func (p Program[C]) Run(ctx context.Context, args []string, out io.Writer, geten
 		return p.Serve(ctx, cfg, ln, nil)
 	case "migrate":
 		return p.withDeps(ctx, cfg, false, func(d *Deps) error {
-			if err := database.Migrate(ctx, d.DB, p.Migrations, d.Log); err != nil {
+			if err := database.Migrate(ctx, d.DB, p.migrationTable(), p.Migrations, d.Log); err != nil {
 				return err
 			}
 			fmt.Fprintln(out, "migrations applied")
@@ -205,7 +206,7 @@ func (p Program[C]) Serve(ctx context.Context, cfg C, ln net.Listener, now func(
 			d.Now = now
 		}
 		if base.MySQL.MigrateOnStart && p.Migrations != nil {
-			if err := database.Migrate(ctx, d.DB, p.Migrations, d.Log); err != nil {
+			if err := database.Migrate(ctx, d.DB, p.migrationTable(), p.Migrations, d.Log); err != nil {
 				return err
 			}
 		}
@@ -240,4 +241,10 @@ func (p Program[C]) Serve(ctx context.Context, cfg C, ln net.Listener, now func(
 		d.Log.Info("stopped")
 		return err
 	})
+}
+
+// migrationTable names the table that records this service's migrations:
+// "otp-service" records in otp_service_migrations.
+func (p Program[C]) migrationTable() string {
+	return strings.ReplaceAll(p.Name, "-", "_") + "_migrations"
 }

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"os"
 	"regexp"
@@ -73,9 +74,10 @@ func NewConfig(tb testing.TB) config.MySQL {
 	return cfg
 }
 
-// New creates an empty database for the test, applies migrations (when
-// non-nil) and returns an open pool that is closed when the test ends.
-func New(tb testing.TB, migrations fs.FS) *sql.DB {
+// New creates an empty database for the test, applies each set of migrations
+// (several services may share one database) and returns an open pool that is
+// closed when the test ends.
+func New(tb testing.TB, migrations ...fs.FS) *sql.DB {
 	tb.Helper()
 	cfg := NewConfig(tb)
 	ctx := context.Background()
@@ -84,8 +86,8 @@ func New(tb testing.TB, migrations fs.FS) *sql.DB {
 		tb.Fatalf("databasetest: %v", err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	if migrations != nil {
-		if err := database.Migrate(ctx, db, migrations, zap.NewNop()); err != nil {
+	for i, m := range migrations {
+		if err := database.Migrate(ctx, db, fmt.Sprintf("test_%d_migrations", i), m, zap.NewNop()); err != nil {
 			tb.Fatalf("databasetest: %v", err)
 		}
 	}
