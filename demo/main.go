@@ -1,0 +1,240 @@
+// Command demo runs the whole platform on one machine that has only Go:
+// `make demo` (or `go run ./demo`).
+//
+// Without MYSQL_DSN and REDIS_ADDR it starts in-process MySQL- and
+// Redis-protocol servers (go-mysql-server and miniredis; they are linked into
+// this runner only, never into the service binaries). It runs the sandbox
+// Magento on 127.0.0.1:8090 and the three services as child processes from
+// bin/ (built by `make demo`), prints every URL, and stops everything cleanly
+// on Ctrl-C.
+//
+//	go run ./demo                   the whole platform
+//	go run ./demo magento-sandbox   only the sandbox Magento
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Getenv)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+// Demo addresses.
+const (
+	magentoAddr       = "127.0.0.1:8090"
+	embeddedMySQLAddr = "127.0.0.1:3307"
+	embeddedRedisAddr = "127.0.0.1:6380"
+)
+
+type svc struct {
+	name, prefix, addr, database string
+}
+
+var services = []svc{
+	{"otp-service", "OTP", "127.0.0.1:8081", "otp"},
+	{"checkout-service", "CHECKOUT", "127.0.0.1:8082", "checkout"},
+	{"magento-bridge", "BRIDGE", "127.0.0.1:8083", "checkout"}, // shares checkout's outbox
+}
+
+func run(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
+	logrus.SetLevel(logrus.ErrorLevel) // go-mysql-server's own logging
+	if len(args) > 0 && args[0] == "magento-sandbox" {
+		fmt.Fprintf(out, "sandbox Magento on http://%s/rest/V1/ (Ctrl-C stops it)\n", magentoAddr)
+		return runMagento(ctx, magentoAddr)
+	}
+	if len(args) > 0 {
+		return fmt.Errorf("unknown command %q (want no argument, or magento-sandbox)", args[0])
+	}
+
+	// Data stores: the configured ones, or embedded ones.
+	mysqlServer := getenv("MYSQL_DSN") // server DSN without a database, e.g. root@tcp(127.0.0.1:3306)/
+	redisAddr := getenv("REDIS_ADDR")
+	if mysqlServer == "" {
+		m, err := startMySQL(embeddedMySQLAddr, "otp", "checkout")
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		mysqlServer = "root@tcp(" + embeddedMySQLAddr + ")/"
+		fmt.Fprintf(out, "embedded MySQL     %s (in memory; set MYSQL_DSN to use a real server)\n", embeddedMySQLAddr)
+	}
+	if redisAddr == "" {
+		r, err := startRedis(embeddedRedisAddr)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		redisAddr = embeddedRedisAddr
+		fmt.Fprintf(out, "embedded Redis     %s (in memory; set REDIS_ADDR to use a real server)\n", embeddedRedisAddr)
+	}
+
+	mctx, stopMagento := context.WithCancel(ctx)
+	defer stopMagento()
+	magentoErr := make(chan error, 1)
+	go func() { magentoErr <- runMagento(mctx, magentoAddr) }()
+	if err := waitHTTP(ctx, "http://"+magentoAddr+"/rest/V1/store/storeConfigs", magentoErr); err != nil {
+		return fmt.Errorf("sandbox magento: %w", err)
+	}
+	fmt.Fprintf(out, "sandbox Magento    http://%s/rest/V1/  (admin / %s)\n", magentoAddr, sandboxAdminPassword)
+
+	bin, err := binDir(ctx, out)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	procs := make([]*exec.Cmd, 0, len(services))
+	defer func() {
+		for _, p := range procs {
+			_ = p.Process.Signal(syscall.SIGTERM)
+		}
+		wg.Wait()
+	}()
+	exited := make(chan error, len(services))
+	for _, s := range services {
+		cmd := exec.Command(filepath.Join(bin, s.name), "serve")
+		cmd.Env = append(os.Environ(), serviceEnv(s, mysqlServer, redisAddr)...)
+		cmd.Stdout = prefixed(out, s.name)
+		cmd.Stderr = prefixed(out, s.name)
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start %s: %w", s.name, err)
+		}
+		procs = append(procs, cmd)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := cmd.Wait()
+			exited <- fmt.Errorf("%s exited: %v", s.name, err)
+		}()
+	}
+	for _, s := range services {
+		if err := waitHTTP(ctx, "http://"+s.addr+"/readyz", exited); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	fmt.Fprintf(out, `
+The platform is up:
+  otp-service        http://%s   (POST /v1/otp/start, sandbox messages at /v1/sandbox/messages)
+  checkout-service   http://%s   (secure checkout: /checkout/start?cart=<masked cart id>)
+  magento-bridge     http://%s   (GET /v1/status)
+  sandbox Magento    http://%s
+Press Ctrl-C to stop.
+`, services[0].addr, services[1].addr, services[2].addr, magentoAddr)
+
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(out, "\nstopping...")
+		return nil
+	case err := <-exited:
+		return err
+	case err := <-magentoErr:
+		return fmt.Errorf("sandbox magento: %w", err)
+	}
+}
+
+// serviceEnv configures a service for the demo through its environment.
+func serviceEnv(s svc, mysqlServer, redisAddr string) []string {
+	base, params, _ := strings.Cut(mysqlServer, "?")
+	dsn := strings.TrimSuffix(base, "/") + "/" + s.database
+	if params != "" {
+		dsn += "?" + params
+	}
+	p := s.prefix + "_"
+	env := []string{
+		p + "ENV=development",
+		p + "HTTP_ADDR=" + s.addr,
+		p + "MYSQL_DSN=" + dsn,
+		p + "REDIS_ADDRS=" + redisAddr,
+		p + "MAGENTO_BASE_URL=http://" + magentoAddr,
+	}
+	return append(env, extraEnv[s.name]...)
+}
+
+// extraEnv holds each service's demo settings beyond the common ones.
+var extraEnv = map[string][]string{}
+
+// binDir returns the directory holding the service binaries, building them
+// into a temporary one when bin/ lacks any.
+func binDir(ctx context.Context, out io.Writer) (string, error) {
+	complete := true
+	for _, s := range services {
+		if _, err := os.Stat(filepath.Join("bin", s.name)); err != nil {
+			complete = false
+		}
+	}
+	if complete {
+		return "bin", nil
+	}
+	dir, err := os.MkdirTemp("", "platform-demo-bin")
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintln(out, "building the services...")
+	args := []string{"build", "-o", dir + "/"}
+	for _, s := range services {
+		args = append(args, "./"+s.name)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build: %w", err)
+	}
+	return dir, nil
+}
+
+func waitHTTP(ctx context.Context, url string, failed <-chan error) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return errors.New("not ready after 60s: " + url)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-failed:
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// prefixed returns a writer that prefixes each line with name.
+func prefixed(out io.Writer, name string) io.Writer {
+	pr, pw := io.Pipe()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			fmt.Fprintf(out, "%-17s| %s\n", name, sc.Text())
+		}
+	}()
+	return pw
+}
