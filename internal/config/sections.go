@@ -33,7 +33,7 @@ func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 type Common struct {
 	// Env is "production" or "development"; development logs to the console
 	// and enables sandbox-only endpoints where a service allows them.
-	Env   string `mapstructure:"env"`
+	Env   string `mapstructure:"env" desc:"production or development (development: console logs, sandbox endpoints)"`
 	HTTP  HTTP   `mapstructure:"http"`
 	Log   Log    `mapstructure:"log"`
 	MySQL MySQL  `mapstructure:"mysql"`
@@ -58,15 +58,15 @@ func (c Common) Development() bool { return c.Env == "development" }
 
 // HTTP configures a service's HTTP server.
 type HTTP struct {
-	Addr            string        `mapstructure:"addr"`
-	ReadTimeout     time.Duration `mapstructure:"read_timeout"`
-	WriteTimeout    time.Duration `mapstructure:"write_timeout"`
-	IdleTimeout     time.Duration `mapstructure:"idle_timeout"`
-	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
-	MaxBodyBytes    int64         `mapstructure:"max_body_bytes"`
+	Addr            string        `mapstructure:"addr" desc:"listen address host:port"`
+	ReadTimeout     time.Duration `mapstructure:"read_timeout" desc:"time to read a whole request"`
+	WriteTimeout    time.Duration `mapstructure:"write_timeout" desc:"time to write a response"`
+	IdleTimeout     time.Duration `mapstructure:"idle_timeout" desc:"keep-alive idle time"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" desc:"how long SIGTERM waits for in-flight requests"`
+	MaxBodyBytes    int64         `mapstructure:"max_body_bytes" desc:"largest request body accepted (413 above)"`
 	// TrustedProxies lists the addresses or CIDRs whose X-Forwarded-For is
 	// believed; empty trusts none.
-	TrustedProxies []string `mapstructure:"trusted_proxies"`
+	TrustedProxies []string `mapstructure:"trusted_proxies" desc:"IPs/CIDRs whose X-Forwarded-For is believed (comma-separated in env)"`
 }
 
 // DefaultHTTP returns the HTTP defaults for a service listening on addr.
@@ -108,8 +108,8 @@ func (h HTTP) Validate() error {
 
 // Log configures logging.
 type Log struct {
-	Level  string `mapstructure:"level"`  // debug, info, warn, error
-	Format string `mapstructure:"format"` // json or console; empty picks by env
+	Level  string `mapstructure:"level" desc:"debug, info, warn or error"`
+	Format string `mapstructure:"format" desc:"json or console; empty: json in production, console in development"`
 }
 
 // Validate checks the section.
@@ -131,15 +131,15 @@ func (l Log) Validate() error {
 // MySQL configures the connection pool.
 type MySQL struct {
 	// DSN in go-sql-driver/mysql form: user:pass@tcp(host:3306)/db.
-	DSN             Secret        `mapstructure:"dsn"`
-	MaxOpenConns    int           `mapstructure:"max_open_conns"`
-	MaxIdleConns    int           `mapstructure:"max_idle_conns"`
-	ConnMaxLifetime time.Duration `mapstructure:"conn_max_lifetime"`
+	DSN             Secret        `mapstructure:"dsn" desc:"user:password@tcp(host:3306)/database"`
+	MaxOpenConns    int           `mapstructure:"max_open_conns" desc:"pool size limit"`
+	MaxIdleConns    int           `mapstructure:"max_idle_conns" desc:"idle connections kept"`
+	ConnMaxLifetime time.Duration `mapstructure:"conn_max_lifetime" desc:"recycle connections after this long"`
 	// MigrateOnStart applies pending migrations when serve starts.
-	MigrateOnStart bool `mapstructure:"migrate_on_start"`
+	MigrateOnStart bool `mapstructure:"migrate_on_start" desc:"apply pending migrations when serve starts (ansible runs migrate once per deploy instead)"`
 	// CreateDatabase creates the database named in the DSN when it is missing
 	// (needs the CREATE privilege; production usually provisions it instead).
-	CreateDatabase bool `mapstructure:"create_database"`
+	CreateDatabase bool `mapstructure:"create_database" desc:"create the database when missing"`
 }
 
 // DefaultMySQL returns pool defaults for database name db on localhost.
@@ -178,14 +178,14 @@ func (m MySQL) Validate() error {
 // Redis configures the universal client: one address for a single node,
 // several for Cluster, or MasterName for Sentinel.
 type Redis struct {
-	Addrs      []string `mapstructure:"addrs"`
-	Username   string   `mapstructure:"username"`
-	Password   Secret   `mapstructure:"password"`
-	DB         int      `mapstructure:"db"`
-	MasterName string   `mapstructure:"master_name"`
+	Addrs      []string `mapstructure:"addrs" desc:"one host:port for a single node, several for Cluster"`
+	Username   string   `mapstructure:"username" desc:"ACL user"`
+	Password   Secret   `mapstructure:"password" desc:"password"`
+	DB         int      `mapstructure:"db" desc:"database number (single node and Sentinel)"`
+	MasterName string   `mapstructure:"master_name" desc:"Sentinel master name (turns Sentinel on)"`
 	// KeyPrefix is put before every key this service writes.
-	KeyPrefix string `mapstructure:"key_prefix"`
-	PoolSize  int    `mapstructure:"pool_size"`
+	KeyPrefix string `mapstructure:"key_prefix" desc:"put before every key"`
+	PoolSize  int    `mapstructure:"pool_size" desc:"connections per node"`
 }
 
 // DefaultRedis returns defaults for a local Redis with the given key prefix.

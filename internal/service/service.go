@@ -116,6 +116,9 @@ func (p Program[C]) Run(ctx context.Context, args []string, out io.Writer, geten
 		p.usage(out, fset)
 		return nil
 	}
+	if cmd == "config" {
+		return config.WriteMarkdown(out, config.Reference(p.Defaults(), p.EnvPrefix))
+	}
 	cfg := p.Defaults()
 	if err := config.Load(cfg, p.EnvPrefix, *configPath, getenv); err != nil {
 		return err
@@ -147,7 +150,7 @@ func (p Program[C]) Run(ctx context.Context, args []string, out io.Writer, geten
 }
 
 func (p Program[C]) usage(out io.Writer, fset *flag.FlagSet) {
-	fmt.Fprintf(out, "usage: %s [command] [--config file]\n\ncommands:\n  serve      run the service (default)\n  migrate    apply database migrations and exit\n  version    print the version\n", p.Name)
+	fmt.Fprintf(out, "usage: %s [command] [--config file]\n\ncommands:\n  serve      run the service (default)\n  migrate    apply database migrations and exit\n  version    print the version\n  config     print every configuration key, its environment variable and default\n", p.Name)
 	for name, c := range p.Commands {
 		fmt.Fprintf(out, "  %-10s %s\n", name, c.Usage)
 	}

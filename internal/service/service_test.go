@@ -200,3 +200,20 @@ func TestSIGTERMFinishesInFlightRequest(t *testing.T) {
 		t.Fatalf("process exit = %v; want a clean exit", err)
 	}
 }
+
+func TestConfigReference(t *testing.T) {
+	var out bytes.Buffer
+	if err := program().Run(context.Background(), []string{"config"}, &out, func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| `mysql.dsn` | `TEST_MYSQL_DSN` | `(secret)` | user:password@tcp(host:3306)/database |",
+		"| `http.addr` | `TEST_HTTP_ADDR` | `127.0.0.1:0` |",
+		"| `redis.addrs` | `TEST_REDIS_ADDRS` | `127.0.0.1:6379` |",
+		"| `http.read_timeout` | `TEST_HTTP_READ_TIMEOUT` | `10s` |",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("config reference lacks %q:\n%s", want, out.String())
+		}
+	}
+}
