@@ -43,6 +43,7 @@ type quote struct {
 	Carrier, Method string
 	Email           string
 	ReservedOrderID string
+	payment         *magento.Payment
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 }
@@ -53,20 +54,7 @@ type customer struct {
 	Telephone string
 }
 
-type invoice struct {
-	EntityID    int64             `json:"entity_id"`
-	IncrementID string            `json:"increment_id"`
-	OrderID     int64             `json:"order_id"`
-	GrandTotal  float64           `json:"grand_total"`
-	Subtotal    float64           `json:"subtotal"`
-	TaxAmount   float64           `json:"tax_amount"`
-	Shipping    float64           `json:"shipping_amount"`
-	TotalQty    float64           `json:"total_qty"`
-	Capture     bool              `json:"capture"`
-	State       int               `json:"state"`
-	CreatedAt   string            `json:"created_at"`
-	Items       []magento.ItemQty `json:"items"`
-}
+type invoice Invoice
 
 type token struct {
 	admin      string // admin username, for admin tokens

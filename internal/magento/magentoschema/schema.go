@@ -64,8 +64,13 @@ var b2bPrefixes = []string{"giftCard", "customerBalance", "company", "negotiable
 
 // Validator validates requests and responses against the schema.
 type Validator struct {
-	doc    *openapi3.T
-	router routers.Router
+	doc *openapi3.T
+	// routers holds one router per HTTP method. The schema declares some
+	// paths twice with different parameter names (GET /V1/orders/{id} beside
+	// PUT /V1/orders/{parent_id}), and a single gorillamux router stops at
+	// the first template whose method differs; per-method routers see each
+	// template once.
+	routers map[string]routers.Router
 }
 
 // DefaultPath finds the schema file: it walks up from the working directory to
@@ -105,11 +110,26 @@ func Load(path string) (*Validator, error) {
 	// the server is the root.
 	doc.Servers = openapi3.Servers{{URL: "/"}}
 	addTFARoute(doc)
-	router, err := gorillamux.NewRouter(doc)
-	if err != nil {
-		return nil, fmt.Errorf("schema router: %w", err)
+	v := &Validator{doc: doc, routers: map[string]routers.Router{}}
+	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
+		sub := *doc
+		sub.Paths = openapi3.NewPaths()
+		for path, item := range doc.Paths.Map() {
+			op := item.GetOperation(method)
+			if op == nil {
+				continue
+			}
+			pi := &openapi3.PathItem{Parameters: item.Parameters, Servers: item.Servers}
+			pi.SetOperation(method, op)
+			sub.Paths.Set(path, pi)
+		}
+		r, err := gorillamux.NewRouter(&sub)
+		if err != nil {
+			return nil, fmt.Errorf("schema router for %s: %w", method, err)
+		}
+		v.routers[method] = r
 	}
-	return &Validator{doc: doc, router: router}, nil
+	return v, nil
 }
 
 var (
@@ -203,7 +223,11 @@ func (v *Validator) findRoute(method string, u *url.URL, header http.Header, bod
 	if req.Header == nil {
 		req.Header = http.Header{}
 	}
-	route, params, err := v.router.FindRoute(req)
+	router, ok := v.routers[method]
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("%s %s: no route in the Magento schema for method %s", method, p, method)
+	}
+	route, params, err := router.FindRoute(req)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s %s: no route in the Magento schema: %w", method, p, err)
 	}
