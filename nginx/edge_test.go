@@ -36,6 +36,7 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	startBuilds(filepath.Join(dir, "bin"))
 
 	otpStub = newStubUpstream("otp", "otp-1")
 	checkoutA = newStubUpstream("checkout", "checkout-a")
