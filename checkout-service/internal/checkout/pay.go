@@ -1,0 +1,447 @@
+package checkout
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/magefleet/platform/checkout-service/internal/gateway"
+	"github.com/magefleet/platform/checkout-service/internal/routing"
+	"github.com/magefleet/platform/internal/errs"
+	"github.com/magefleet/platform/internal/paymentevent"
+)
+
+// PayParams ask to pay a session.
+type PayParams struct {
+	SessionID      string
+	Subject        string
+	IdempotencyKey string
+	Method         gateway.Method
+	Token          string
+	// CardNetwork and CardBIN are optional routing hints from the client
+	// (the BIN is the first 6 to 8 digits, never the full number).
+	CardNetwork string
+	CardBIN     string
+	Channel     string
+}
+
+// Hash is the request's fingerprint for idempotency comparisons.
+func (p PayParams) Hash() string {
+	b, _ := json.Marshal([]string{string(p.Method), p.Token, p.CardNetwork, p.CardBIN})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// Pay charges the session's cart through the routed gateways. The same
+// idempotency key and request return the same payment; the same key with
+// another request is errs.Conflict. The payment's status is captured,
+// authorized, requires_action (see NextAction), processing (held for
+// reconciliation: the outcome is not known yet) or failed.
+func (s *Service) Pay(ctx context.Context, p PayParams) (*Payment, error) {
+	if p.IdempotencyKey == "" || len(p.IdempotencyKey) > 255 {
+		return nil, errs.Invalidf("Idempotency-Key", "a header of 1 to 255 characters is required")
+	}
+	hash := p.Hash()
+	if prev, err := s.store.PaymentByIdempotency(ctx, p.SessionID, p.IdempotencyKey); err == nil {
+		return replay(prev, hash)
+	} else if !errs.Is(err, errs.NotFound) {
+		return nil, err
+	}
+	sess, err := s.Session(ctx, p.SessionID, p.Subject)
+	if err != nil {
+		return nil, err
+	}
+	if sess.Email == "" || (!sess.IsVirtual && (sess.ShippingAddress == nil || sess.CarrierCode == "")) {
+		return nil, errs.E(errs.Unprocessable, "Set the address and the shipping method before paying.")
+	}
+	fp := fingerprint(p.Token)
+	if blocked, _ := s.rdb.Exists(ctx, s.keys.Key("card", fp, "blocked")).Result(); blocked > 0 {
+		return nil, &errs.Error{Code: "card_blocked", Status: 422, Message: "This card cannot be used. Please use another payment method."}
+	}
+	// I3: the amount is Magento's, read now.
+	cv, err := s.carts.Load(ctx, sess.Cart)
+	if err != nil {
+		return nil, err
+	}
+	if cv.QuoteID != sess.Cart.QuoteID {
+		return nil, errs.E(errs.Conflict, "The cart changed; start the checkout again.")
+	}
+	if cv.Totals.GrandTotal <= 0 || len(cv.Items) == 0 {
+		return nil, errs.E(errs.Unprocessable, "The cart has nothing to pay.")
+	}
+	sess.Items, sess.Totals = cv.Items, cv.Totals
+	facts := routing.Facts{Amount: cv.Totals.GrandTotal, Currency: cv.Totals.Currency, Country: s.cfg.Country,
+		Method: p.Method, CardNetwork: p.CardNetwork, CardBIN: p.CardBIN, CustomerGroup: sess.CustomerGroup,
+		Channel: firstNonEmpty(p.Channel, sess.Channel), Time: s.now().UTC()}
+	if sess.ShippingAddress != nil && sess.ShippingAddress.CountryID != "" {
+		facts.Country = sess.ShippingAddress.CountryID
+	}
+	d := s.router.Decide(s.rules.Load(), facts, s.snap.Load())
+	if len(d.Gateways) == 0 {
+		var why []string
+		for _, e := range d.Explanation.Eliminated {
+			why = append(why, e.Gateway+": "+e.Reason)
+		}
+		return nil, &errs.Error{Code: "no_eligible_gateway", Status: 422,
+			Message: "No payment gateway can take this payment (" + strings.Join(why, "; ") + ")."}
+	}
+	now := s.now().UTC()
+	rc := now.Add(s.cfg.ReconcileAfter)
+	pay := &Payment{ID: newID("pay_"), SessionID: sess.ID, IdempotencyKey: p.IdempotencyKey, RequestHash: hash,
+		Status: StatusProcessing, Amount: cv.Totals.GrandTotal, Currency: cv.Totals.Currency, Method: string(p.Method),
+		CartKind: sess.Cart.Kind, QuoteID: cv.QuoteID, CustomerID: sess.Cart.CustomerID, Snapshot: snapshot(sess, cv),
+		Routing: &d.Explanation, CardFingerprint: fp, ReconcileAt: &rc, CreatedAt: now, UpdatedAt: now}
+	switch err := s.store.CreatePayment(ctx, pay); {
+	case errorsIs(err, ErrDuplicateKey):
+		prev, err := s.store.PaymentByIdempotency(ctx, p.SessionID, p.IdempotencyKey)
+		if err != nil {
+			return nil, err
+		}
+		return replay(prev, hash)
+	case err != nil:
+		return nil, err
+	}
+	sess.PaymentID = pay.ID
+	if err := s.save(ctx, sess); err != nil {
+		s.log.Warn("session not updated with payment", zap.String("payment_id", pay.ID), zap.Error(err))
+	}
+	if err := s.at("payment_created"); err != nil {
+		return nil, err
+	}
+	// The gateway work finishes even if the shopper's connection drops.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ChargeTimeout)
+	defer cancel()
+	return s.drive(wctx, pay, p.Token, d.Gateways)
+}
+
+func replay(prev *Payment, hash string) (*Payment, error) {
+	if prev.RequestHash != hash {
+		return nil, &errs.Error{Code: "idempotency_conflict", Status: 409,
+			Message: "This Idempotency-Key was used with a different request."}
+	}
+	return prev, nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func fingerprint(token string) string {
+	h := sha256.Sum256([]byte("card:" + token))
+	return hex.EncodeToString(h[:16])
+}
+
+func snapshot(sess *Session, cv CartView) paymentevent.Snapshot {
+	return paymentevent.Snapshot{QuoteID: cv.QuoteID, MaskedQuoteID: sess.Cart.MaskedID, CartKind: sess.Cart.Kind,
+		CustomerID: cv.CustomerID, Email: sess.Email, Phone: sess.Phone, ShippingAddress: sess.ShippingAddress,
+		BillingAddress: sess.BillingAddress, ShippingCarrier: sess.CarrierCode, ShippingMethod: sess.MethodCode,
+		Items: cv.Items, Totals: cv.Totals}
+}
+
+func (s *Service) chargeRequest(p *Payment, a Attempt, token string) gateway.ChargeRequest {
+	ret := strings.ReplaceAll(s.cfg.ReturnURL, "{payment}", p.ID)
+	return gateway.ChargeRequest{PaymentID: p.ID, Attempt: a.No, IdempotencyKey: a.IdempotencyKey, Amount: p.Amount,
+		Currency: p.Currency, Method: gateway.Method(p.Method), Token: token,
+		Customer:  gateway.Customer{Email: p.Snapshot.Email, Phone: p.Snapshot.Phone, Country: countryOf(p)},
+		ReturnURL: ret, Description: fmt.Sprintf("Cart %d", p.QuoteID), Capture: s.cfg.Capture,
+		Metadata: map[string]string{"payment_id": p.ID, "quote_id": fmt.Sprint(p.QuoteID)}}
+}
+
+func countryOf(p *Payment) string {
+	if p.Snapshot.ShippingAddress != nil {
+		return p.Snapshot.ShippingAddress.CountryID
+	}
+	return ""
+}
+
+// technical builds a technical decline for an error.
+func technical(code, msg string) *gateway.Decline {
+	return &gateway.Decline{Code: code, Message: msg, Bucket: gateway.Technical}
+}
+
+// resolve turns a charge's answer into a state the router can act on. Any
+// technical failure or unknown outcome is looked up: only a NotFound (or a
+// gateway-confirmed failure) lets the caller cascade.
+func (s *Service) resolve(ctx context.Context, gw gateway.Gateway, req gateway.ChargeRequest, res gateway.Result, err error) gateway.Result {
+	switch {
+	case err == nil && res.Status == gateway.Failed && res.Decline != nil && res.Decline.Bucket == gateway.Technical:
+		// fall through to the lookup
+	case err == nil:
+		return res
+	case errs.Is(err, errs.Unavailable):
+		// the request provably did not reach the gateway
+		return gateway.Result{Status: gateway.NotFound, Decline: technical("gateway_unavailable", "The payment gateway is unavailable.")}
+	}
+	lr, lerr := gw.Lookup(ctx, req, res.Reference)
+	if lerr != nil {
+		return gateway.Result{Status: gateway.Unknown, Reference: res.Reference}
+	}
+	switch lr.Status {
+	case gateway.NotFound:
+		d := res.Decline
+		if d == nil {
+			d = technical(errs.Code(err), "The payment gateway did not complete the payment.")
+		}
+		return gateway.Result{Status: gateway.NotFound, Decline: d, Reference: res.Reference}
+	case gateway.Failed:
+		if lr.Decline == nil {
+			lr.Decline = res.Decline
+		}
+		if lr.Decline == nil {
+			lr.Decline = technical("processing_error", "The payment gateway did not complete the payment.")
+		}
+	}
+	return lr
+}
+
+func outcomeOf(r gateway.Result) string {
+	switch r.Status {
+	case gateway.Captured, gateway.Authorized, gateway.RequiresAction:
+		return routing.OutcomeOK
+	case gateway.Failed, gateway.NotFound:
+		if r.Decline != nil && r.Decline.Bucket != gateway.Technical {
+			return routing.OutcomeDecline
+		}
+	}
+	return routing.OutcomeTechnical
+}
+
+// drive tries the candidates in order until one takes the payment, a
+// decline stops the cascade, or an outcome is unknown.
+func (s *Service) drive(ctx context.Context, pay *Payment, token string, candidates []string) (*Payment, error) {
+	genericUsed := false
+	var last *gateway.Decline
+	tried := 0
+	for _, name := range candidates {
+		if tried >= s.cfg.MaxAttempts {
+			break
+		}
+		gw, ok := s.gws[name]
+		if !ok {
+			continue
+		}
+		if !s.spendBudget(ctx, pay.CardFingerprint) {
+			last = &gateway.Decline{Code: "retry_budget_exceeded", Bucket: gateway.ShopperFixable,
+				Message: "This card was tried too often. Please use another payment method."}
+			break
+		}
+		tried++
+		now := s.now().UTC()
+		att := Attempt{No: len(pay.Attempts) + 1, Gateway: name, Status: AttemptPending, CreatedAt: now, UpdatedAt: now}
+		att.IdempotencyKey = fmt.Sprintf("pay_%s_att_%d", pay.ID, att.No)
+		if err := s.store.InsertAttempt(ctx, pay.ID, att); err != nil {
+			return nil, err // the payment stays processing; the reconciler resolves it
+		}
+		pay.Attempts = append(pay.Attempts, att)
+		if err := s.at("attempt_written"); err != nil {
+			return nil, err
+		}
+		req := s.chargeRequest(pay, att, token)
+		start := time.Now()
+		res, cerr := gw.Charge(ctx, req)
+		if err := s.at("charged"); err != nil {
+			return nil, err
+		}
+		res = s.resolve(ctx, gw, req, res, cerr)
+		att.LatencyMS = time.Since(start).Milliseconds()
+		s.record(ctx, name, pay, res)
+		switch res.Status {
+		case gateway.Captured, gateway.Authorized:
+			return s.succeed(ctx, pay.ID, att, res)
+		case gateway.RequiresAction:
+			return s.hold(ctx, pay.ID, att, res, StatusRequiresAction, s.cfg.ActionTimeout)
+		case gateway.Processing, gateway.Unknown, "":
+			// Outcome unknown: never cascade; the reconciler looks it up.
+			return s.hold(ctx, pay.ID, att, res, StatusProcessing, s.cfg.ReconcileAfter)
+		}
+		// Failed or NotFound: nothing was charged.
+		d := res.Decline
+		if d == nil {
+			d = technical("processing_error", "The payment could not be processed.")
+		}
+		last = d
+		att.Status = string(gateway.Failed)
+		if res.Status == gateway.NotFound {
+			att.Status = AttemptNotCharged
+		}
+		setDecline(&att, res.Reference, d)
+		if _, err := s.store.Update(ctx, pay.ID, func(p *Payment) (*Attempt, []Event, error) {
+			p.DeclineCode, p.ErrorMessage = d.Code, trimMsg(d.Message)
+			return &att, nil, nil
+		}); err != nil {
+			return nil, err
+		}
+		pay.Attempts[len(pay.Attempts)-1] = att
+		cascade := false
+		switch d.Bucket {
+		case gateway.Technical, gateway.Capability:
+			cascade = true
+		case gateway.Generic:
+			cascade = !genericUsed
+			genericUsed = true
+		case gateway.Hard:
+			s.block(ctx, pay.CardFingerprint)
+		}
+		if !cascade {
+			break
+		}
+	}
+	if last == nil {
+		last = technical("no_gateway_attempted", "No payment gateway could take the payment.")
+	}
+	return s.fail(ctx, pay.ID, nil, last)
+}
+
+func setDecline(a *Attempt, ref string, d *gateway.Decline) {
+	if ref != "" {
+		a.GatewayReference = ref
+	}
+	if d != nil {
+		a.DeclineCode, a.DeclineBucket, a.ErrorMessage = d.Code, string(d.Bucket), trimMsg(d.Message)
+	}
+	a.UpdatedAt = time.Now().UTC()
+}
+
+func (s *Service) record(ctx context.Context, gw string, p *Payment, r gateway.Result) {
+	if s.stats == nil {
+		return
+	}
+	if err := s.stats.Record(ctx, gw, gateway.Method(p.Method), p.Currency, outcomeOf(r)); err != nil {
+		s.log.Warn("routing stats not recorded", zap.String("gateway", gw), zap.Error(err))
+	}
+}
+
+// spendBudget counts an attempt against the card's retry budget.
+func (s *Service) spendBudget(ctx context.Context, fp string) bool {
+	k := s.keys.Key("card", fp, "attempts")
+	n, err := s.rdb.Incr(ctx, k).Result()
+	if err != nil {
+		s.log.Warn("card retry budget unavailable", zap.Error(err))
+		return true
+	}
+	if n == 1 {
+		s.rdb.Expire(ctx, k, s.cfg.CardBudgetWindow)
+	}
+	return n <= int64(s.cfg.CardRetryBudget)
+}
+
+func (s *Service) block(ctx context.Context, fp string) {
+	if err := s.rdb.Set(ctx, s.keys.Key("card", fp, "blocked"), "1", s.cfg.CardBudgetWindow).Err(); err != nil {
+		s.log.Warn("card not blocked", zap.Error(err))
+	}
+}
+
+// succeed records a capture or authorisation and, in the same transaction,
+// the outbox event.
+func (s *Service) succeed(ctx context.Context, id string, att Attempt, res gateway.Result) (*Payment, error) {
+	out, err := s.store.Update(ctx, id, func(p *Payment) (*Attempt, []Event, error) {
+		now := s.now().UTC()
+		att.Status, att.GatewayReference, att.Fee, att.UpdatedAt = string(res.Status), res.Reference, res.Fee, now
+		att.DeclineCode, att.DeclineBucket, att.ErrorMessage = "", "", ""
+		if p.Status == StatusCaptured || p.Status == StatusAuthorized {
+			if p.Gateway != att.Gateway || p.GatewayReference != res.Reference {
+				s.log.Error("second successful charge for one payment: refund it", zap.String("payment_id", id),
+					zap.String("gateway", att.Gateway), zap.String("reference", res.Reference))
+			}
+			if p.Status == StatusAuthorized && res.Status == gateway.Captured && p.GatewayReference == res.Reference {
+				p.Status = StatusCaptured
+				return &att, s.announce(p, now), nil
+			}
+			return &att, nil, nil
+		}
+		if p.Status == StatusFailed {
+			s.log.Warn("late success after the payment was failed", zap.String("payment_id", id))
+		}
+		p.Status = string(res.Status)
+		p.Gateway, p.GatewayReference = att.Gateway, res.Reference
+		p.DeclineCode, p.ErrorMessage, p.NextAction, p.ReconcileAt = "", "", nil, nil
+		p.CapturedAt = &now
+		return &att, s.announce(p, now), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.markPaid(ctx, out)
+	return out, nil
+}
+
+// announce returns the payment.captured event when the payment's state calls
+// for one.
+func (s *Service) announce(p *Payment, now time.Time) []Event {
+	if p.Status != StatusCaptured && !(p.Status == StatusAuthorized && s.cfg.AnnounceAuthorized) {
+		return nil
+	}
+	n := 0
+	for _, a := range p.Attempts {
+		if a.Status != AttemptPending {
+			n++
+		}
+	}
+	summary := fmt.Sprintf("paid through %s (%s)", p.Gateway, p.GatewayReference)
+	if p.Routing != nil {
+		rule := p.Routing.MatchedRule
+		if rule == "" {
+			rule = "default"
+		}
+		summary = fmt.Sprintf("routed by rule %q (%s, rules v%d); paid through %s after %d attempt(s)",
+			rule, p.Routing.Selection, p.Routing.RulesVersion, p.Gateway, max(n, 1))
+	}
+	ev := paymentevent.Captured{Version: paymentevent.Version, PaymentID: p.ID, QuoteID: p.QuoteID, CartKind: p.CartKind,
+		CustomerID: p.CustomerID, Email: p.Snapshot.Email, Amount: p.Amount, Currency: p.Currency, Status: p.Status,
+		Gateway: p.Gateway, TransactionID: p.GatewayReference, Method: p.Method, RoutingSummary: summary,
+		Attempts: max(n, 1), CapturedAt: now.Format(time.RFC3339), Order: p.Snapshot}
+	b, _ := json.Marshal(ev)
+	return []Event{{EventID: paymentevent.CapturedEventID(p.ID), Topic: paymentevent.TopicCaptured, AggregateID: p.ID, Payload: b}}
+}
+
+func (s *Service) markPaid(ctx context.Context, p *Payment) {
+	sess, err := s.sessions.Get(ctx, p.SessionID)
+	if err != nil {
+		return
+	}
+	sess.Status, sess.PaymentID = SessionPaid, p.ID
+	_ = s.save(ctx, sess)
+}
+
+// hold records a pending state and when to look again.
+func (s *Service) hold(ctx context.Context, id string, att Attempt, res gateway.Result, status string, after time.Duration) (*Payment, error) {
+	return s.store.Update(ctx, id, func(p *Payment) (*Attempt, []Event, error) {
+		now := s.now().UTC()
+		att.Status = string(res.Status)
+		if res.Status == "" {
+			att.Status = string(gateway.Unknown)
+		}
+		att.GatewayReference, att.UpdatedAt = res.Reference, now
+		if isTerminal(p.Status) {
+			return &att, nil, nil
+		}
+		rc := now.Add(after)
+		p.Status, p.ReconcileAt, p.NextAction = status, &rc, res.NextAction
+		p.Gateway = att.Gateway
+		if res.Reference != "" {
+			p.GatewayReference = res.Reference
+		}
+		return &att, nil, nil
+	})
+}
+
+// fail marks the payment failed and frees its cart for another payment.
+func (s *Service) fail(ctx context.Context, id string, att *Attempt, d *gateway.Decline) (*Payment, error) {
+	return s.store.Update(ctx, id, func(p *Payment) (*Attempt, []Event, error) {
+		if isTerminal(p.Status) {
+			return att, nil, nil
+		}
+		p.Status, p.ReconcileAt, p.NextAction = StatusFailed, nil, nil
+		p.DeclineCode, p.ErrorMessage = d.Code, trimMsg(d.Message)
+		return att, nil, nil
+	})
+}

@@ -1,0 +1,706 @@
+// Package routing decides which payment gateways try a payment, in which
+// order, and why.
+//
+// A decision runs in three steps. Eligibility first: a gateway that is
+// disabled, cannot take the method, currency, country or amount, or whose
+// circuit breaker is open is never a candidate, whatever a rule says. Then
+// the rule document: the first rule whose statements match the payment's
+// facts picks a selection (a priority list, a volume split, or a dynamic
+// strategy: success rate with bandit exploration, least cost, or a blended
+// objective); no match uses the default selection. Last, the selection orders
+// the eligible gateways; the rest of the default selection follows as
+// fallback. Every Decision carries an Explanation.
+//
+// Rule documents are JSON or YAML in a shape modelled on Hyperswitch's
+// advanced routing; see Document. Parse refuses an invalid document with an
+// errs.Invalid error naming the field and the reason. A Ruleset is immutable
+// and safe for concurrent use; a decision allocates little and does not touch
+// the network (statistics come in as a Snapshot).
+package routing
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/magefleet/platform/checkout-service/internal/gateway"
+	"github.com/magefleet/platform/internal/errs"
+)
+
+// Document is a versioned rule document.
+//
+//	{
+//	  "default_selection": {"type": "priority", "data": ["sandbox-a", "sandbox-b"]},
+//	  "rules": [
+//	    {"name": "big-usd-cards",
+//	     "selection": {"type": "volume_split", "data": [{"gateway": "sandbox-a", "split": 70}, {"gateway": "sandbox-b", "split": 30}]},
+//	     "statements": [{"condition": [
+//	        {"lhs": "amount", "comparison": "greater_than", "value": 10000},
+//	        {"lhs": "currency", "comparison": "equal", "value": "USD"}]}]}
+//	  ],
+//	  "success_rate": {"min_samples": 20, "hedging_percent": 10},
+//	  "blended": {"success_weight": 1, "cost_weight": 1, "margin_bps": 2000}
+//	}
+//
+// Conditions in one statement are ANDed; statements are ORed; a statement's
+// nested statements are ORed among themselves and ANDed with their parent.
+type Document struct {
+	// Version is assigned by the store when the document is saved.
+	Version          int             `json:"version,omitempty" yaml:"version,omitempty"`
+	Description      string          `json:"description,omitempty" yaml:"description,omitempty"`
+	DefaultSelection Selection       `json:"default_selection" yaml:"default_selection"`
+	Rules            []Rule          `json:"rules" yaml:"rules"`
+	SuccessRate      SuccessRateConf `json:"success_rate" yaml:"success_rate"`
+	Blended          BlendedConf     `json:"blended" yaml:"blended"`
+}
+
+// Rule is one named rule.
+type Rule struct {
+	Name       string      `json:"name" yaml:"name"`
+	Selection  Selection   `json:"selection" yaml:"selection"`
+	Statements []Statement `json:"statements" yaml:"statements"`
+}
+
+// Statement is a conjunction of conditions with optional nested branches.
+type Statement struct {
+	Condition []Condition `json:"condition" yaml:"condition"`
+	Nested    []Statement `json:"nested,omitempty" yaml:"nested,omitempty"`
+}
+
+// Condition compares one fact with a value.
+//
+// lhs is one of amount (minor units), currency, country, method,
+// card_network, card_bin (the first 6 to 8 digits), customer_group, channel
+// (web or app) and time_of_day ("HH:MM", UTC). comparison is one of equal,
+// not_equal, greater_than, greater_or_equal, less_than, less_or_equal (amount,
+// card_bin, time_of_day), in and not_in (a list), and between ([low, high],
+// inclusive; for time_of_day a window that may cross midnight).
+type Condition struct {
+	LHS        string `json:"lhs" yaml:"lhs"`
+	Comparison string `json:"comparison" yaml:"comparison"`
+	Value      any    `json:"value" yaml:"value"`
+}
+
+// Selection types.
+const (
+	Priority    = "priority"
+	VolumeSplit = "volume_split"
+	SuccessRate = "success_rate"
+	LeastCost   = "least_cost"
+	Blended     = "blended"
+)
+
+// Selection is what a rule (or the default) picks.
+//
+// priority: data is a list of gateway names. volume_split: data is a list of
+// {"gateway", "split"} whose splits sum to 100. success_rate, least_cost and
+// blended: data optionally restricts the candidates to a list of gateway
+// names; empty means every eligible gateway.
+type Selection struct {
+	Type string `json:"type" yaml:"type"`
+	Data any    `json:"data,omitempty" yaml:"data,omitempty"`
+}
+
+// SuccessRateConf tunes success-rate routing.
+type SuccessRateConf struct {
+	// MinSamples below which a gateway's rate is blended with the prior.
+	MinSamples int `json:"min_samples,omitempty" yaml:"min_samples,omitempty"`
+	// HedgingPercent of decisions explore: a random eligible candidate goes
+	// first, so every gateway keeps fresh statistics.
+	HedgingPercent float64 `json:"hedging_percent,omitempty" yaml:"hedging_percent,omitempty"`
+	// Prior is the success rate assumed without data (default 0.9).
+	Prior float64 `json:"prior,omitempty" yaml:"prior,omitempty"`
+}
+
+// BlendedConf weighs the blended objective:
+// success_weight × P(success) × margin − cost_weight × fee, where margin is
+// margin_bps of the amount.
+type BlendedConf struct {
+	SuccessWeight float64 `json:"success_weight,omitempty" yaml:"success_weight,omitempty"`
+	CostWeight    float64 `json:"cost_weight,omitempty" yaml:"cost_weight,omitempty"`
+	MarginBps     int64   `json:"margin_bps,omitempty" yaml:"margin_bps,omitempty"`
+}
+
+// Facts describe a payment for routing.
+type Facts struct {
+	Amount        int64          `json:"amount"`
+	Currency      string         `json:"currency"`
+	Country       string         `json:"country,omitempty"`
+	Method        gateway.Method `json:"method"`
+	CardNetwork   string         `json:"card_network,omitempty"`
+	CardBIN       string         `json:"card_bin,omitempty"`
+	CustomerGroup string         `json:"customer_group,omitempty"`
+	Channel       string         `json:"channel,omitempty"`
+	Time          time.Time      `json:"time"`
+}
+
+// Ruleset is a parsed, compiled rule document.
+type Ruleset struct {
+	Doc      Document
+	Raw      json.RawMessage
+	rules    []compiledRule
+	def      compiledSelection
+	sr       SuccessRateConf
+	blended  BlendedConf
+}
+
+type compiledRule struct {
+	name  string
+	sel   compiledSelection
+	stmts []compiledStmt
+}
+
+type compiledStmt struct {
+	conds  []cond
+	nested []compiledStmt
+}
+
+type compiledSelection struct {
+	typ      string
+	gateways []string
+	splits   []int // volume_split, parallel to gateways
+}
+
+type fact uint8
+
+const (
+	fAmount fact = iota
+	fCurrency
+	fCountry
+	fMethod
+	fNetwork
+	fBIN
+	fGroup
+	fChannel
+	fTime
+)
+
+var factNames = map[string]fact{
+	"amount": fAmount, "currency": fCurrency, "country": fCountry, "method": fMethod,
+	"card_network": fNetwork, "card_bin": fBIN, "customer_group": fGroup, "channel": fChannel, "time_of_day": fTime,
+}
+
+func (f fact) numeric() bool { return f == fAmount || f == fBIN || f == fTime }
+
+type op uint8
+
+const (
+	opEq op = iota
+	opNe
+	opGt
+	opGe
+	opLt
+	opLe
+	opIn
+	opNotIn
+	opBetween
+)
+
+var opNames = map[string]op{
+	"equal": opEq, "not_equal": opNe, "greater_than": opGt, "greater_or_equal": opGe,
+	"less_than": opLt, "less_or_equal": opLe, "in": opIn, "not_in": opNotIn, "between": opBetween,
+}
+
+type cond struct {
+	f      fact
+	op     op
+	n1, n2 int64    // numeric operands
+	s      string   // string operand
+	set    []string // in / not_in
+	nset   []int64
+}
+
+// Parse reads a JSON or YAML rule document, validates it against the known
+// gateway names and compiles it. It returns an errs.Invalid error naming the
+// first offending field (e.g. "rules[2].statements[0].condition[1].value").
+func Parse(data []byte, gateways []string) (*Ruleset, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return nil, errs.Invalidf("document", "is empty")
+	}
+	var raw []byte
+	if data[0] == '{' {
+		raw = data
+	} else {
+		var v any
+		if err := yaml.Unmarshal(data, &v); err != nil {
+			return nil, errs.Invalidf("document", "is neither JSON nor YAML: %v", err)
+		}
+		j, err := json.Marshal(normalizeYAML(v))
+		if err != nil {
+			return nil, errs.Invalidf("document", "cannot be represented as JSON: %v", err)
+		}
+		raw = j
+	}
+	var doc Document
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		msg := err.Error()
+		if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+			return nil, errs.Invalidf(strings.Trim(f, `"`), "is not a field of a rule document")
+		}
+		return nil, errs.Invalidf("document", "is not a valid rule document: %s", strings.TrimPrefix(msg, "json: "))
+	}
+	if dec.More() {
+		return nil, errs.Invalidf("document", "holds more than one JSON value")
+	}
+	return Compile(doc, gateways)
+}
+
+// Compile validates and compiles doc.
+func Compile(doc Document, gateways []string) (*Ruleset, error) {
+	known := map[string]bool{}
+	for _, g := range gateways {
+		known[g] = true
+	}
+	rs := &Ruleset{Doc: doc}
+	var err error
+	if rs.def, err = compileSelection("default_selection", doc.DefaultSelection, known); err != nil {
+		return nil, err
+	}
+	if len(doc.Rules) > 10000 {
+		return nil, errs.Invalidf("rules", "at most 10000 rules, got %d", len(doc.Rules))
+	}
+	names := map[string]bool{}
+	for i, r := range doc.Rules {
+		p := fmt.Sprintf("rules[%d]", i)
+		if r.Name == "" {
+			return nil, errs.Invalidf(p+".name", "is required")
+		}
+		if names[r.Name] {
+			return nil, errs.Invalidf(p+".name", "%q is used by an earlier rule", r.Name)
+		}
+		names[r.Name] = true
+		cr := compiledRule{name: r.Name}
+		if cr.sel, err = compileSelection(p+".selection", r.Selection, known); err != nil {
+			return nil, err
+		}
+		if len(r.Statements) == 0 {
+			return nil, errs.Invalidf(p+".statements", "at least one statement is required")
+		}
+		if cr.stmts, err = compileStmts(p+".statements", r.Statements, 0); err != nil {
+			return nil, err
+		}
+		rs.rules = append(rs.rules, cr)
+	}
+	sr := doc.SuccessRate
+	switch {
+	case sr.MinSamples < 0:
+		return nil, errs.Invalidf("success_rate.min_samples", "must not be negative")
+	case sr.HedgingPercent < 0 || sr.HedgingPercent > 100:
+		return nil, errs.Invalidf("success_rate.hedging_percent", "must be between 0 and 100")
+	case sr.Prior < 0 || sr.Prior > 1:
+		return nil, errs.Invalidf("success_rate.prior", "must be between 0 and 1")
+	}
+	if sr.MinSamples == 0 {
+		sr.MinSamples = 20
+	}
+	if sr.Prior == 0 {
+		sr.Prior = 0.9
+	}
+	rs.sr = sr
+	b := doc.Blended
+	if b.SuccessWeight < 0 || b.CostWeight < 0 {
+		return nil, errs.Invalidf("blended", "weights must not be negative")
+	}
+	if b.MarginBps < 0 || b.MarginBps > 10000 {
+		return nil, errs.Invalidf("blended.margin_bps", "must be between 0 and 10000")
+	}
+	if b.SuccessWeight == 0 && b.CostWeight == 0 {
+		b.SuccessWeight, b.CostWeight = 1, 1
+	}
+	if b.MarginBps == 0 {
+		b.MarginBps = 2000
+	}
+	rs.blended = b
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return nil, errs.Invalidf("document", "cannot be encoded: %v", err)
+	}
+	rs.Raw = raw
+	return rs, nil
+}
+
+func compileStmts(path string, stmts []Statement, depth int) ([]compiledStmt, error) {
+	if depth > 8 {
+		return nil, errs.Invalidf(path, "nesting deeper than 8 levels")
+	}
+	out := make([]compiledStmt, 0, len(stmts))
+	for i, s := range stmts {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		if len(s.Condition) == 0 && len(s.Nested) == 0 {
+			return nil, errs.Invalidf(p+".condition", "a statement needs at least one condition")
+		}
+		cs := compiledStmt{}
+		for j, c := range s.Condition {
+			cc, err := compileCond(fmt.Sprintf("%s.condition[%d]", p, j), c)
+			if err != nil {
+				return nil, err
+			}
+			cs.conds = append(cs.conds, cc)
+		}
+		if len(s.Nested) > 0 {
+			n, err := compileStmts(p+".nested", s.Nested, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			cs.nested = n
+		}
+		out = append(out, cs)
+	}
+	return out, nil
+}
+
+func compileCond(p string, c Condition) (cond, error) {
+	f, ok := factNames[c.LHS]
+	if !ok {
+		return cond{}, errs.Invalidf(p+".lhs", "%q is not one of amount, currency, country, method, card_network, card_bin, customer_group, channel, time_of_day", c.LHS)
+	}
+	o, ok := opNames[c.Comparison]
+	if !ok {
+		return cond{}, errs.Invalidf(p+".comparison", "%q is not one of equal, not_equal, greater_than, greater_or_equal, less_than, less_or_equal, in, not_in, between", c.Comparison)
+	}
+	cc := cond{f: f, op: o}
+	vp := p + ".value"
+	switch o {
+	case opIn, opNotIn:
+		list, ok := c.Value.([]any)
+		if !ok || len(list) == 0 {
+			return cond{}, errs.Invalidf(vp, "must be a non-empty list for %s", c.Comparison)
+		}
+		for k, v := range list {
+			if f.numeric() {
+				n, err := number(f, v)
+				if err != nil {
+					return cond{}, errs.Invalidf(fmt.Sprintf("%s[%d]", vp, k), "%v", err)
+				}
+				cc.nset = append(cc.nset, n)
+			} else {
+				s, err := str(f, v)
+				if err != nil {
+					return cond{}, errs.Invalidf(fmt.Sprintf("%s[%d]", vp, k), "%v", err)
+				}
+				cc.set = append(cc.set, s)
+			}
+		}
+	case opBetween:
+		list, ok := c.Value.([]any)
+		if !ok || len(list) != 2 || !f.numeric() {
+			return cond{}, errs.Invalidf(vp, "between needs a [low, high] pair on amount, card_bin or time_of_day")
+		}
+		var err error
+		if cc.n1, err = number(f, list[0]); err != nil {
+			return cond{}, errs.Invalidf(vp+"[0]", "%v", err)
+		}
+		if cc.n2, err = number(f, list[1]); err != nil {
+			return cond{}, errs.Invalidf(vp+"[1]", "%v", err)
+		}
+		if f != fTime && cc.n1 > cc.n2 {
+			return cond{}, errs.Invalidf(vp, "low must not exceed high")
+		}
+	case opGt, opGe, opLt, opLe:
+		if !f.numeric() {
+			return cond{}, errs.Invalidf(p+".comparison", "%s applies only to amount, card_bin and time_of_day", c.Comparison)
+		}
+		fallthrough
+	default:
+		var err error
+		if f.numeric() {
+			cc.n1, err = number(f, c.Value)
+		} else {
+			cc.s, err = str(f, c.Value)
+		}
+		if err != nil {
+			return cond{}, errs.Invalidf(vp, "%v", err)
+		}
+	}
+	return cc, nil
+}
+
+func number(f fact, v any) (int64, error) {
+	switch f {
+	case fTime:
+		s, ok := v.(string)
+		if !ok {
+			return 0, fmt.Errorf("must be a time of day \"HH:MM\"")
+		}
+		t, err := time.Parse("15:04", s)
+		if err != nil {
+			return 0, fmt.Errorf("must be a time of day \"HH:MM\", got %q", s)
+		}
+		return int64(t.Hour()*60 + t.Minute()), nil
+	case fBIN:
+		s := fmt.Sprint(v)
+		if n, ok := v.(json.Number); ok {
+			s = n.String()
+		}
+		if len(s) < 6 || len(s) > 8 {
+			return 0, fmt.Errorf("a BIN has 6 to 8 digits, got %q", s)
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("a BIN has 6 to 8 digits, got %q", s)
+		}
+		return binNorm(s), nil
+	}
+	var n int64
+	var err error
+	switch x := v.(type) {
+	case json.Number:
+		n, err = x.Int64()
+	case int:
+		n = int64(x)
+	case int64:
+		n = x
+	case float64:
+		n = int64(x)
+		if float64(n) != x {
+			err = fmt.Errorf("not an integer")
+		}
+	default:
+		err = fmt.Errorf("not a number")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("amount must be an integer number of minor units")
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("amount must not be negative")
+	}
+	return n, nil
+}
+
+// binNorm pads a BIN to 8 digits so that 6- and 8-digit BINs compare.
+func binNorm(s string) int64 {
+	for len(s) < 8 {
+		s += "0"
+	}
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+func str(f fact, v any) (string, error) {
+	s, ok := v.(string)
+	if !ok || s == "" {
+		return "", fmt.Errorf("must be a non-empty string")
+	}
+	switch f {
+	case fCurrency:
+		if len(s) != 3 {
+			return "", fmt.Errorf("a currency is an ISO 4217 code such as USD, got %q", s)
+		}
+		return strings.ToUpper(s), nil
+	case fCountry:
+		if len(s) != 2 {
+			return "", fmt.Errorf("a country is an ISO 3166-1 alpha-2 code such as US, got %q", s)
+		}
+		return strings.ToUpper(s), nil
+	case fMethod:
+		switch gateway.Method(s) {
+		case gateway.Card, gateway.UPI, gateway.NetBanking, gateway.Wallet, gateway.PayPal:
+			return s, nil
+		}
+		return "", fmt.Errorf("a method is card, upi, netbanking, wallet or paypal, got %q", s)
+	case fChannel:
+		if s != "web" && s != "app" {
+			return "", fmt.Errorf("a channel is web or app, got %q", s)
+		}
+	case fNetwork:
+		return strings.ToLower(s), nil
+	}
+	return s, nil
+}
+
+func compileSelection(p string, s Selection, known map[string]bool) (compiledSelection, error) {
+	cs := compiledSelection{typ: s.Type}
+	names := func(allowEmpty bool) error {
+		if s.Data == nil && allowEmpty {
+			return nil
+		}
+		list, ok := s.Data.([]any)
+		if !ok || (len(list) == 0 && !allowEmpty) {
+			return errs.Invalidf(p+".data", "must be a non-empty list of gateway names")
+		}
+		for i, v := range list {
+			n, ok := v.(string)
+			if !ok || !known[n] {
+				return errs.Invalidf(fmt.Sprintf("%s.data[%d]", p, i), "%v is not a configured gateway", v)
+			}
+			if slices.Contains(cs.gateways, n) {
+				return errs.Invalidf(fmt.Sprintf("%s.data[%d]", p, i), "%s is listed twice", n)
+			}
+			cs.gateways = append(cs.gateways, n)
+		}
+		return nil
+	}
+	switch s.Type {
+	case Priority:
+		return cs, names(false)
+	case SuccessRate, LeastCost, Blended:
+		return cs, names(true)
+	case VolumeSplit:
+		list, ok := s.Data.([]any)
+		if !ok || len(list) == 0 {
+			return cs, errs.Invalidf(p+".data", "must be a non-empty list of {gateway, split}")
+		}
+		total := 0
+		for i, v := range list {
+			ip := fmt.Sprintf("%s.data[%d]", p, i)
+			m, ok := v.(map[string]any)
+			if !ok {
+				return cs, errs.Invalidf(ip, "must be {\"gateway\": name, \"split\": percent}")
+			}
+			for k := range m {
+				if k != "gateway" && k != "split" {
+					return cs, errs.Invalidf(ip+"."+k, "is not a field of a split")
+				}
+			}
+			n, _ := m["gateway"].(string)
+			if !known[n] {
+				return cs, errs.Invalidf(ip+".gateway", "%v is not a configured gateway", m["gateway"])
+			}
+			if slices.Contains(cs.gateways, n) {
+				return cs, errs.Invalidf(ip+".gateway", "%s is listed twice", n)
+			}
+			sp, err := number(fAmount, m["split"])
+			if err != nil || sp <= 0 || sp > 100 {
+				return cs, errs.Invalidf(ip+".split", "must be an integer percentage between 1 and 100")
+			}
+			total += int(sp)
+			cs.gateways = append(cs.gateways, n)
+			cs.splits = append(cs.splits, int(sp))
+		}
+		if total != 100 {
+			return cs, errs.Invalidf(p+".data", "splits must sum to 100, got %d", total)
+		}
+		return cs, nil
+	case "":
+		return cs, errs.Invalidf(p+".type", "is required")
+	}
+	return cs, errs.Invalidf(p+".type", "%q is not one of priority, volume_split, success_rate, least_cost, blended", s.Type)
+}
+
+func normalizeYAML(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalizeYAML(e)
+		}
+		return x
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = normalizeYAML(e)
+		}
+		return m
+	case []any:
+		for i, e := range x {
+			x[i] = normalizeYAML(e)
+		}
+		return x
+	}
+	return v
+}
+
+// match reports whether the facts satisfy the statements (ORed).
+func matchAny(stmts []compiledStmt, f *factVals) bool {
+	for i := range stmts {
+		if matchStmt(&stmts[i], f) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchStmt(s *compiledStmt, f *factVals) bool {
+	for i := range s.conds {
+		if !s.conds[i].eval(f) {
+			return false
+		}
+	}
+	if len(s.nested) > 0 {
+		return matchAny(s.nested, f)
+	}
+	return true
+}
+
+// factVals are the facts prepared for comparison.
+type factVals struct {
+	nums [9]int64
+	strs [9]string
+	has  [9]bool
+}
+
+func prepare(f Facts) factVals {
+	var v factVals
+	v.nums[fAmount], v.has[fAmount] = f.Amount, true
+	v.strs[fCurrency], v.has[fCurrency] = f.Currency, f.Currency != ""
+	v.strs[fCountry], v.has[fCountry] = f.Country, f.Country != ""
+	v.strs[fMethod], v.has[fMethod] = string(f.Method), f.Method != ""
+	v.strs[fNetwork], v.has[fNetwork] = strings.ToLower(f.CardNetwork), f.CardNetwork != ""
+	if len(f.CardBIN) >= 6 {
+		b := f.CardBIN
+		if len(b) > 8 {
+			b = b[:8]
+		}
+		v.nums[fBIN], v.has[fBIN] = binNorm(b), true
+	}
+	v.strs[fGroup], v.has[fGroup] = f.CustomerGroup, f.CustomerGroup != ""
+	v.strs[fChannel], v.has[fChannel] = f.Channel, f.Channel != ""
+	t := f.Time.UTC()
+	v.nums[fTime], v.has[fTime] = int64(t.Hour()*60+t.Minute()), !f.Time.IsZero()
+	return v
+}
+
+func (c *cond) eval(f *factVals) bool {
+	if !f.has[c.f] {
+		// An unknown fact matches only negative comparisons.
+		return c.op == opNe || c.op == opNotIn
+	}
+	if c.f.numeric() {
+		n := f.nums[c.f]
+		switch c.op {
+		case opEq:
+			return n == c.n1
+		case opNe:
+			return n != c.n1
+		case opGt:
+			return n > c.n1
+		case opGe:
+			return n >= c.n1
+		case opLt:
+			return n < c.n1
+		case opLe:
+			return n <= c.n1
+		case opIn:
+			return slices.Contains(c.nset, n)
+		case opNotIn:
+			return !slices.Contains(c.nset, n)
+		case opBetween:
+			if c.f == fTime && c.n1 > c.n2 { // crosses midnight
+				return n >= c.n1 || n <= c.n2
+			}
+			return n >= c.n1 && n <= c.n2
+		}
+		return false
+	}
+	s := f.strs[c.f]
+	switch c.op {
+	case opEq:
+		return s == c.s
+	case opNe:
+		return s != c.s
+	case opIn:
+		return slices.Contains(c.set, s)
+	case opNotIn:
+		return !slices.Contains(c.set, s)
+	}
+	return false
+}
