@@ -33,7 +33,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Getenv)
+	err := run(ctx, defaultLayout(), os.Args[1:], os.Stdout, os.Getenv)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
@@ -41,28 +41,37 @@ func main() {
 	}
 }
 
-// Demo addresses.
-const (
-	magentoAddr       = "127.0.0.1:8090"
-	embeddedMySQLAddr = "127.0.0.1:3307"
-	embeddedRedisAddr = "127.0.0.1:6380"
-)
-
 type svc struct {
 	name, prefix, addr, database string
 }
 
-var services = []svc{
-	{"otp-service", "OTP", "127.0.0.1:8081", "otp"},
-	{"checkout-service", "CHECKOUT", "127.0.0.1:8082", "checkout"},
-	{"magento-bridge", "BRIDGE", "127.0.0.1:8083", "checkout"}, // shares checkout's outbox
+// layout is where the demo's pieces listen, and where the binaries are.
+type layout struct {
+	magento, mysql, redis string
+	services              []svc
+	bin                   string // directory holding the service binaries
 }
 
-func run(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
+func defaultLayout() layout {
+	return layout{
+		magento: "127.0.0.1:8090",
+		mysql:   "127.0.0.1:3307",
+		redis:   "127.0.0.1:6380",
+		services: []svc{
+			{"otp-service", "OTP", "127.0.0.1:8081", "otp"},
+			{"checkout-service", "CHECKOUT", "127.0.0.1:8082", "checkout"},
+			{"magento-bridge", "BRIDGE", "127.0.0.1:8083", "checkout"}, // shares checkout's outbox
+		},
+		bin: "bin",
+	}
+}
+
+func run(ctx context.Context, l layout, args []string, out io.Writer, getenv func(string) string) error {
+	magentoAddr, embeddedMySQLAddr, embeddedRedisAddr, services := l.magento, l.mysql, l.redis, l.services
 	logrus.SetLevel(logrus.ErrorLevel) // go-mysql-server's own logging
 	if len(args) > 0 && args[0] == "magento-sandbox" {
-		fmt.Fprintf(out, "sandbox Magento on http://%s/rest/V1/ (Ctrl-C stops it)\n", magentoAddr)
-		return runMagento(ctx, magentoAddr)
+		fmt.Fprintf(out, "sandbox Magento on http://%s/rest/V1/ (Ctrl-C stops it)\n", l.magento)
+		return runMagento(ctx, l.magento)
 	}
 	if len(args) > 0 {
 		return fmt.Errorf("unknown command %q (want no argument, or magento-sandbox)", args[0])
@@ -94,12 +103,13 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 	defer stopMagento()
 	magentoErr := make(chan error, 1)
 	go func() { magentoErr <- runMagento(mctx, magentoAddr) }()
-	if err := waitHTTP(ctx, "http://"+magentoAddr+"/rest/V1/store/storeConfigs", magentoErr); err != nil {
+	// Store configs need an admin token: a 401 proves the sandbox answers.
+	if err := waitHTTP(ctx, "http://"+magentoAddr+"/rest/V1/store/storeConfigs", magentoErr, http.StatusUnauthorized); err != nil {
 		return fmt.Errorf("sandbox magento: %w", err)
 	}
 	fmt.Fprintf(out, "sandbox Magento    http://%s/rest/V1/  (admin / %s)\n", magentoAddr, sandboxAdminPassword)
 
-	bin, err := binDir(ctx, out)
+	bin, err := binDir(ctx, l, out)
 	if err != nil {
 		return err
 	}
@@ -114,7 +124,7 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 	exited := make(chan error, len(services))
 	for _, s := range services {
 		cmd := exec.Command(filepath.Join(bin, s.name), "serve")
-		cmd.Env = append(os.Environ(), serviceEnv(s, mysqlServer, redisAddr)...)
+		cmd.Env = append(os.Environ(), serviceEnv(s, l, mysqlServer, redisAddr)...)
 		cmd.Stdout = prefixed(out, s.name)
 		cmd.Stderr = prefixed(out, s.name)
 		if err := cmd.Start(); err != nil {
@@ -129,7 +139,7 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 		}()
 	}
 	for _, s := range services {
-		if err := waitHTTP(ctx, "http://"+s.addr+"/readyz", exited); err != nil {
+		if err := waitHTTP(ctx, "http://"+s.addr+"/readyz", exited, http.StatusOK); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
@@ -154,7 +164,7 @@ Press Ctrl-C to stop.
 }
 
 // serviceEnv configures a service for the demo through its environment.
-func serviceEnv(s svc, mysqlServer, redisAddr string) []string {
+func serviceEnv(s svc, l layout, mysqlServer, redisAddr string) []string {
 	base, params, _ := strings.Cut(mysqlServer, "?")
 	dsn := strings.TrimSuffix(base, "/") + "/" + s.database
 	if params != "" {
@@ -166,7 +176,7 @@ func serviceEnv(s svc, mysqlServer, redisAddr string) []string {
 		p + "HTTP_ADDR=" + s.addr,
 		p + "MYSQL_DSN=" + dsn,
 		p + "REDIS_ADDRS=" + redisAddr,
-		p + "MAGENTO_BASE_URL=http://" + magentoAddr,
+		p + "MAGENTO_BASE_URL=http://" + l.magento,
 	}
 	return append(env, extraEnv[s.name]...)
 }
@@ -176,15 +186,15 @@ var extraEnv = map[string][]string{}
 
 // binDir returns the directory holding the service binaries, building them
 // into a temporary one when bin/ lacks any.
-func binDir(ctx context.Context, out io.Writer) (string, error) {
+func binDir(ctx context.Context, l layout, out io.Writer) (string, error) {
 	complete := true
-	for _, s := range services {
-		if _, err := os.Stat(filepath.Join("bin", s.name)); err != nil {
+	for _, s := range l.services {
+		if _, err := os.Stat(filepath.Join(l.bin, s.name)); err != nil {
 			complete = false
 		}
 	}
 	if complete {
-		return "bin", nil
+		return l.bin, nil
 	}
 	dir, err := os.MkdirTemp("", "platform-demo-bin")
 	if err != nil {
@@ -192,7 +202,7 @@ func binDir(ctx context.Context, out io.Writer) (string, error) {
 	}
 	fmt.Fprintln(out, "building the services...")
 	args := []string{"build", "-o", dir + "/"}
-	for _, s := range services {
+	for _, s := range l.services {
 		args = append(args, "./"+s.name)
 	}
 	cmd := exec.CommandContext(ctx, "go", args...)
@@ -203,13 +213,14 @@ func binDir(ctx context.Context, out io.Writer) (string, error) {
 	return dir, nil
 }
 
-func waitHTTP(ctx context.Context, url string, failed <-chan error) error {
+// waitHTTP polls url until it answers with status want.
+func waitHTTP(ctx context.Context, url string, failed <-chan error, want int) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == want {
 				return nil
 			}
 		}
