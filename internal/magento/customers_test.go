@@ -1,0 +1,204 @@
+package magento_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/magefleet/platform/internal/errs"
+	"github.com/magefleet/platform/internal/magento"
+	"github.com/magefleet/platform/internal/magentosandbox"
+)
+
+func TestCustomersAndCustomerCart(t *testing.T) {
+	e := newEnv(t, magentosandbox.Options{}, nil)
+	ctx := context.Background()
+	c := e.client
+
+	created, err := c.CreateCustomer(ctx, magento.Customer{Email: "grace@example.com", Firstname: "Grace", Lastname: "Hopper",
+		Addresses: []magento.CustomerAddress{{CountryID: "US", RegionID: 12, Street: []string{"1 Navy Way"}, Telephone: "+14155550199", Postcode: "94105", City: "SF", Firstname: "Grace", Lastname: "Hopper", DefaultBilling: true, DefaultShipping: true}},
+	}, "Secret-pass1")
+	if err != nil {
+		t.Fatalf("CreateCustomer = %v", err)
+	}
+	if created.ID == 0 || created.ExtensionAttributes == nil || created.ExtensionAttributes.AssistanceAllowed != magento.AssistanceAllowed {
+		t.Errorf("created = %+v; want an id and assistance_allowed 2", created)
+	}
+	_, err = c.CreateCustomer(ctx, magento.Customer{Email: "GRACE@example.com", Firstname: "G", Lastname: "H"}, "")
+	if e := errs.As(err); e.Code != errs.Invalid || e.Message != "A customer with the same email address already exists in an associated website." {
+		t.Errorf("duplicate CreateCustomer = %v", err)
+	}
+	got, err := c.CustomerByEmail(ctx, "grace@example.com", 1)
+	if err != nil || got.ID != created.ID {
+		t.Fatalf("CustomerByEmail = %+v, %v", got, err)
+	}
+	if _, err := c.CustomerByEmail(ctx, "nobody@example.com", 0); !errs.Is(err, errs.NotFound) {
+		t.Errorf("CustomerByEmail(missing) = %v; want not_found", err)
+	}
+	byPhone, err := c.SearchCustomers(ctx, magento.Where("billing_telephone", "like", "%5550199"))
+	if err != nil || byPhone.TotalCount != 1 {
+		t.Errorf("SearchCustomers(billing_telephone) = %+v, %v", byPhone, err)
+	}
+	if cu, err := c.Customer(ctx, created.ID); err != nil || cu.Email != "grace@example.com" {
+		t.Errorf("Customer = %+v, %v", cu, err)
+	}
+	if _, err := c.Customer(ctx, 999); !errs.Is(err, errs.NotFound) {
+		t.Errorf("Customer(999) = %v; want not_found", err)
+	}
+
+	// Passwordless login for a verified phone: the admin-only GraphQL mutation.
+	tok, err := c.GenerateCustomerTokenAsAdmin(ctx, "grace@example.com")
+	if err != nil || tok == "" {
+		t.Fatalf("GenerateCustomerTokenAsAdmin = %q, %v", tok, err)
+	}
+	cartID, err := c.CreateCustomerCart(ctx, tok)
+	if err != nil {
+		t.Fatalf("CreateCustomerCart = %v", err)
+	}
+	ref := magento.CustomerCart(tok, cartID)
+	if _, err := c.AddItem(ctx, ref, "WS03-M-Blue", 2); err != nil {
+		t.Fatalf("AddItem(mine) = %v", err)
+	}
+	if _, err := c.SetShippingInformation(ctx, ref, magento.ShippingInformation{ShippingAddress: californiaAddress(), ShippingCarrierCode: "flatrate", ShippingMethodCode: "flatrate"}); err != nil {
+		t.Fatalf("SetShippingInformation(mine) = %v", err)
+	}
+	orderID, err := c.PlaceOrder(ctx, ref, magento.PlaceOrderRequest{PaymentMethod: magento.Payment{Method: "purchaseorder", PONumber: "PO-1"}})
+	if err != nil {
+		t.Fatalf("PlaceOrder(mine) = %v", err)
+	}
+	o, err := c.Order(ctx, orderID)
+	if err != nil || o.CustomerID != created.ID || o.CustomerIsGuest != 0 || o.Payment.PONumber != "PO-1" {
+		t.Errorf("Order = %+v, %v", o, err)
+	}
+
+	// Admin cart for a customer.
+	adminCartID, err := c.CreateCartForCustomer(ctx, created.ID)
+	if err != nil {
+		t.Fatalf("CreateCartForCustomer = %v", err)
+	}
+	aref := magento.AdminCart(adminCartID)
+	it, err := c.AddItem(ctx, aref, "24-MB04", 1)
+	if err != nil {
+		t.Fatalf("AddItem(admin) = %v", err)
+	}
+	if err := c.RemoveItem(ctx, aref, it.ItemID); err != nil {
+		t.Fatalf("RemoveItem(admin) = %v", err)
+	}
+	items, err := c.Items(ctx, aref)
+	if err != nil || len(items) != 0 {
+		t.Errorf("Items after remove = %v, %v", items, err)
+	}
+	if _, err := c.AddItem(ctx, aref, "24-MB04", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetShippingInformation(ctx, aref, magento.ShippingInformation{ShippingAddress: californiaAddress(), ShippingCarrierCode: "flatrate", ShippingMethodCode: "flatrate"}); err != nil {
+		t.Fatal(err)
+	}
+	if pm, err := c.PaymentMethods(ctx, aref); err != nil || len(pm) != 2 {
+		t.Errorf("PaymentMethods = %v, %v", pm, err)
+	}
+	if _, err := c.PlaceOrder(ctx, aref, magento.PlaceOrderRequest{PaymentMethod: magento.Payment{Method: "checkmo"}}); err != nil {
+		t.Fatalf("PlaceOrder(admin) = %v", err)
+	}
+}
+
+func TestCustomerPasswordToken(t *testing.T) {
+	e := newEnv(t, magentosandbox.Options{}, nil)
+	ctx := context.Background()
+	tok, err := e.client.CustomerToken(ctx, "roni_cost@example.com", "roni_cost3@example.com")
+	if err != nil || tok == "" {
+		t.Fatalf("CustomerToken = %q, %v", tok, err)
+	}
+	if _, err := e.client.CustomerToken(ctx, "roni_cost@example.com", "wrong"); !errs.Is(err, errs.Unauthorized) {
+		t.Errorf("CustomerToken(wrong) = %v; want unauthorized", err)
+	}
+}
+
+func TestGenerateCustomerTokenAsAdminPreconditions(t *testing.T) {
+	tests := []struct {
+		name     string
+		sb       magentosandbox.Options
+		tweak    func(*magento.Config)
+		email    string
+		setup    func(*testing.T, *env)
+		wantCode string
+	}{
+		{"ok", magentosandbox.Options{}, nil, "roni_cost@example.com", nil, ""},
+		{"login as customer disabled", magentosandbox.Options{DisableLoginAsCustomer: true}, nil, "roni_cost@example.com", nil, errs.Unauthorized},
+		{"unknown customer", magentosandbox.Options{}, nil, "ghost@example.com", nil, errs.Invalid},
+		{"customer refused assistance", magentosandbox.Options{}, nil, "no@example.com", func(t *testing.T, e *env) {
+			t.Helper()
+			ext := &magento.CustomerExtension{AssistanceAllowed: magento.AssistanceDenied}
+			if _, err := e.client.CreateCustomer(context.Background(), magento.Customer{Email: "no@example.com", Firstname: "N", Lastname: "O", ExtensionAttributes: ext}, ""); err != nil {
+				t.Fatal(err)
+			}
+		}, errs.Unauthorized},
+		{"integration without admin user refused locally", magentosandbox.Options{}, oauthConfig("sandbox-consumer-secret"), "roni_cost@example.com", nil, errs.Unauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, tt.sb, tt.tweak)
+			if tt.setup != nil {
+				tt.setup(t, e)
+			}
+			tok, err := e.client.GenerateCustomerTokenAsAdmin(context.Background(), tt.email)
+			if errs.Code(err) != tt.wantCode || (err == nil) != (tok != "") {
+				t.Errorf("GenerateCustomerTokenAsAdmin(%s) = %q, %v; want code %q", tt.email, tok, err, tt.wantCode)
+			}
+		})
+	}
+}
+
+// TestGraphQLShape pins the mutation's wire shape (GraphQL is not in the
+// swagger file): POST /graphql, admin bearer token, the documented mutation.
+func TestGraphQLShape(t *testing.T) {
+	var got struct {
+		path, auth string
+		body       magento.GraphQLRequest
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/integration/admin/token") {
+			w.Write([]byte(`"admintok"`))
+			return
+		}
+		got.path, got.auth = r.URL.Path, r.Header.Get("Authorization")
+		b, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(b, &got.body)
+		w.Write([]byte(`{"data":{"generateCustomerTokenAsAdmin":{"customer_token":"ctok"}}}`))
+	}))
+	defer srv.Close()
+	c := mustClient(t, srv.URL, nil)
+	tok, err := c.GenerateCustomerTokenAsAdmin(context.Background(), "a@example.com")
+	if err != nil || tok != "ctok" {
+		t.Fatalf("GenerateCustomerTokenAsAdmin = %q, %v", tok, err)
+	}
+	if got.path != "/graphql" || got.auth != "Bearer admintok" || got.body.Variables["email"] != "a@example.com" ||
+		!strings.Contains(got.body.Query, "generateCustomerTokenAsAdmin(input: {customer_email: $email})") ||
+		!strings.Contains(got.body.Query, "customer_token") {
+		t.Errorf("request = %+v", got)
+	}
+}
+
+func TestCatalogAndStore(t *testing.T) {
+	e := newEnv(t, magentosandbox.Options{StoreCodes: []string{"fr"}}, func(c *magento.Config) { c.StoreCode = "fr" })
+	ctx := context.Background()
+	stores, err := e.client.StoreConfigs(ctx)
+	if err != nil || len(stores) != 2 || stores[0].BaseCurrencyCode != "USD" {
+		t.Fatalf("StoreConfigs = %+v, %v", stores, err)
+	}
+	p, err := e.client.Product(ctx, "MH01-XS-Black")
+	if err != nil || p.Price != 52 {
+		t.Fatalf("Product = %+v, %v", p, err)
+	}
+	if _, err := e.client.Product(ctx, "NOPE"); !errs.Is(err, errs.NotFound) {
+		t.Errorf("Product(NOPE) = %v; want not_found", err)
+	}
+	res, err := e.client.SearchProducts(ctx, magento.Where("sku", "like", "MH01-%").And("price", "gteq", "50").Page(5, 1))
+	if err != nil || res.TotalCount != 15 || len(res.Items) != 5 {
+		t.Errorf("SearchProducts = %d items of %d, %v; want 5 of 15", len(res.Items), res.TotalCount, err)
+	}
+}
