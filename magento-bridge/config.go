@@ -1,17 +1,69 @@
 package main
 
 import (
+	"time"
+
 	"github.com/magefleet/platform/internal/config"
+	"github.com/magefleet/platform/internal/magento"
+	"github.com/magefleet/platform/magento-bridge/internal/checkoutapi"
 )
 
 // Config is magento-bridge's configuration. Every key can be set in the YAML file
 // named by --config or by the environment variable BRIDGE_<SECTION>_<KEY>.
 type Config struct {
 	config.Common `mapstructure:",squash"`
+	// Magento is the store orders are placed in (admin credentials).
+	Magento magento.Config `mapstructure:"magento"`
+	// Checkout is checkout-service's API, for refunds and voids.
+	Checkout checkoutapi.Config `mapstructure:"checkout"`
+	// Bridge tunes the order and refund sync.
+	Bridge Bridge `mapstructure:"bridge"`
+}
+
+// Bridge is the bridge's own section.
+type Bridge struct {
+	// InstanceID names this instance in leases and histories; empty picks
+	// host name, process id and a random suffix.
+	InstanceID string `mapstructure:"instance_id"`
+	// Workers is how many events this instance processes at once.
+	Workers int `mapstructure:"workers"`
+	// MagentoConcurrency caps requests in flight to Magento across all
+	// instances (a Redis semaphore); the cap shrinks when Magento slows down
+	// or fails and grows back when it recovers.
+	MagentoConcurrency int `mapstructure:"magento_concurrency"`
+	// SlowThreshold is the Magento latency treated as a sign of overload.
+	SlowThreshold time.Duration `mapstructure:"slow_threshold"`
+	// Lease is how long a claimed event stays with its worker without
+	// renewal; at least three times magento.timeout.
+	Lease        time.Duration `mapstructure:"lease"`
+	PollInterval time.Duration `mapstructure:"poll_interval"`
+	RetryBase    time.Duration `mapstructure:"retry_base"`
+	RetryMax     time.Duration `mapstructure:"retry_max"`
+	// MaxAttempts and MaxAge turn an event that keeps failing into a dead
+	// letter.
+	MaxAttempts int           `mapstructure:"max_attempts"`
+	MaxAge      time.Duration `mapstructure:"max_age"`
+	// PaymentMethod is the offline Magento method: purchaseorder or checkmo.
+	PaymentMethod string `mapstructure:"payment_method"`
+	// RefundUnplaceable refunds a captured payment whose cart cannot become
+	// an order (the operator is alerted either way).
+	RefundUnplaceable bool `mapstructure:"refund_unplaceable"`
+	// AdminToken guards /v1/admin/; empty disables the admin API.
+	AdminToken config.Secret `mapstructure:"admin_token"`
+	// RefundPollInterval is how often credit memos and cancellations are
+	// polled; RefundLookback is how far back the first poll looks.
+	RefundPollInterval time.Duration `mapstructure:"refund_poll_interval"`
+	RefundLookback     time.Duration `mapstructure:"refund_lookback"`
+	// StatusInterval is how often the backlog gauges are refreshed.
+	StatusInterval time.Duration `mapstructure:"status_interval"`
 }
 
 // DefaultConfig returns the defaults, which run the demo on one machine.
 func DefaultConfig() *Config {
+	mc := magento.DefaultConfig()
+	mc.AdminUsername, mc.AdminPassword = "admin", "admin123" // the sandbox's seeded admin
+	mc.Timeout = 20 * time.Second
+	mc.MaxConcurrent = 32
 	return &Config{
 		Common: config.Common{
 			Env:   "production",
@@ -19,6 +71,23 @@ func DefaultConfig() *Config {
 			Log:   config.Log{Level: "info"},
 			MySQL: config.DefaultMySQL("bridge"),
 			Redis: config.DefaultRedis("bridge:"),
+		},
+		Magento:  mc,
+		Checkout: checkoutapi.Config{BaseURL: "http://127.0.0.1:8082", ServiceToken: "dev-service-token", Timeout: 15 * time.Second},
+		Bridge: Bridge{
+			Workers:            16,
+			MagentoConcurrency: 8,
+			SlowThreshold:      5 * time.Second,
+			Lease:              90 * time.Second,
+			PollInterval:       500 * time.Millisecond,
+			RetryBase:          2 * time.Second,
+			RetryMax:           5 * time.Minute,
+			MaxAttempts:        25,
+			MaxAge:             72 * time.Hour,
+			PaymentMethod:      "purchaseorder",
+			RefundPollInterval: 30 * time.Second,
+			RefundLookback:     24 * time.Hour,
+			StatusInterval:     5 * time.Second,
 		},
 	}
 }
@@ -31,6 +100,39 @@ func (c *Config) Validate() error {
 	var p config.Problems
 	if err := c.Common.Validate(); err != nil {
 		p.Merge("", err)
+	}
+	p.Merge("magento", c.Magento.Validate())
+	p.Merge("checkout", c.Checkout.Validate())
+	b := c.Bridge
+	if b.Workers < 1 || b.Workers > 512 {
+		p.Add("bridge.workers", "must be between 1 and 512, got %d", b.Workers)
+	}
+	if b.MagentoConcurrency < 1 {
+		p.Add("bridge.magento_concurrency", "must be at least 1, got %d", b.MagentoConcurrency)
+	}
+	if b.Lease < 3*c.Magento.Timeout {
+		p.Add("bridge.lease", "must be at least three times magento.timeout (%s), got %s", c.Magento.Timeout, b.Lease)
+	}
+	for k, d := range map[string]time.Duration{"bridge.poll_interval": b.PollInterval, "bridge.retry_base": b.RetryBase,
+		"bridge.refund_poll_interval": b.RefundPollInterval, "bridge.status_interval": b.StatusInterval, "bridge.slow_threshold": b.SlowThreshold} {
+		if d <= 0 {
+			p.Add(k, "must be a positive duration, got %s", d)
+		}
+	}
+	if b.RetryMax < b.RetryBase {
+		p.Add("bridge.retry_max", "must be at least bridge.retry_base")
+	}
+	if b.MaxAttempts < 1 {
+		p.Add("bridge.max_attempts", "must be at least 1")
+	}
+	if b.MaxAge < 0 || b.RefundLookback < 0 {
+		p.Add("bridge.max_age", "max_age and refund_lookback must not be negative")
+	}
+	if b.PaymentMethod != "purchaseorder" && b.PaymentMethod != "checkmo" {
+		p.Add("bridge.payment_method", "must be purchaseorder or checkmo, got %q", b.PaymentMethod)
+	}
+	if c.Env == "production" && b.AdminToken != "" && len(b.AdminToken.Reveal()) < 16 {
+		p.Add("bridge.admin_token", "must be at least 16 characters")
 	}
 	return p.Err()
 }

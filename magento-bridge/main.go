@@ -30,6 +30,7 @@ func program() service.Program[*Config] {
 		Defaults:   DefaultConfig,
 		Migrations: migrations(),
 		Setup:      setup,
+		Commands:   commands(),
 	}
 }
 

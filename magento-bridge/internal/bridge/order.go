@@ -1,0 +1,299 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/magefleet/platform/internal/errs"
+	"github.com/magefleet/platform/internal/magento"
+	"github.com/magefleet/platform/internal/paymentevent"
+)
+
+// run drives one payment from its persisted step to StepDone (short of the
+// final Complete). Every Magento write is preceded by a persisted step that
+// tells the next attempt to look before writing again.
+func (s *Syncer) run(ctx context.Context, log *zap.Logger, c *paymentevent.Captured, p *Progress, worker string) error {
+	var order *magento.Order
+	if p.Step == StepNew || p.Step == StepPlacing {
+		id, err := s.place(ctx, log, c, p, worker)
+		if err != nil {
+			return err
+		}
+		// Record the order before anything else: from here on the cart is
+		// spent and the order is ours.
+		o, oerr := s.magento.Order(ctx, id)
+		p.Step, p.OrderID = StepPlaced, id
+		if oerr == nil {
+			order, p.IncrementID = o, o.IncrementID
+		}
+		if err := s.save(ctx, p, worker); err != nil {
+			return err
+		}
+		if oerr != nil {
+			return retry(StepPlaced, oerr)
+		}
+	}
+	if order == nil {
+		o, err := s.magento.Order(ctx, p.OrderID)
+		if err != nil {
+			return retry(p.Step, err)
+		}
+		order = o
+		if p.IncrementID == "" {
+			p.IncrementID = o.IncrementID
+		}
+	}
+	if p.Step == StepPlaced {
+		if err := s.invoice(ctx, log, c, p, order); err != nil {
+			return err
+		}
+		p.Step = StepInvoiced
+		if err := s.save(ctx, p, worker); err != nil {
+			return err
+		}
+	}
+	if p.Step == StepInvoiced {
+		if err := s.comment(ctx, log, c, p, order); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Syncer) save(ctx context.Context, p *Progress, worker string) error {
+	if err := s.store.SaveProgress(ctx, *p, worker, s.now(), s.cfg.Lease); err != nil {
+		if errs.Is(err, CodeLostLease) {
+			return &failure{"lost", p.Step, err}
+		}
+		return retry(p.Step, err)
+	}
+	return nil
+}
+
+// place returns the id of the payment's order, placing it only when Magento
+// provably has none for the cart.
+func (s *Syncer) place(ctx context.Context, log *zap.Logger, c *paymentevent.Captured, p *Progress, worker string) (int64, error) {
+	if p.Step == StepPlacing {
+		// An earlier attempt may have placed it: look before writing.
+		o, err := s.findOrder(ctx, log, c.QuoteID)
+		if err != nil {
+			return 0, retry(StepPlacing, err)
+		}
+		if o != nil {
+			log.Info("found the order an earlier attempt placed", zap.Int64("order_id", o.EntityID))
+			return o.EntityID, nil
+		}
+	}
+	ref := magento.AdminCart(c.QuoteID)
+	if c.Order.ShippingAddress != nil {
+		if _, err := s.magento.SetShippingInformation(ctx, ref, shippingInformation(c)); err != nil {
+			return 0, s.placeFailure(ctx, log, c, p, StepNew, err)
+		}
+	}
+	p.Step = StepPlacing
+	if err := s.save(ctx, p, worker); err != nil {
+		return 0, err
+	}
+	id, err := s.magento.PlaceOrder(ctx, ref, magento.PlaceOrderRequest{Email: c.Email, PaymentMethod: s.paymentMethod(c)})
+	if err == nil {
+		return id, nil
+	}
+	err = s.placeFailure(ctx, log, c, p, StepPlacing, err)
+	var a *adopted
+	if errors.As(err, &a) {
+		log.Info("place failed but the order exists; adopting it", zap.Int64("order_id", a.id))
+		return a.id, nil
+	}
+	return 0, err
+}
+
+// placeFailure decides what a failed cart write means. Whatever the error,
+// Magento is asked first whether the cart already became an order.
+func (s *Syncer) placeFailure(ctx context.Context, log *zap.Logger, c *paymentevent.Captured, p *Progress, step Step, err error) error {
+	switch errs.Code(err) {
+	case errs.Invalid, errs.Unprocessable:
+		// Magento refuses the cart for good: out of stock, emptied, an address
+		// or method it will not take. It created nothing.
+		return unplaceable(step, err)
+	case errs.Unauthorized, errs.Forbidden:
+		return retry(step, err) // our credentials or ACL: fixable, not the event's fault
+	}
+	o, ferr := s.findOrder(ctx, log, c.QuoteID)
+	if ferr != nil {
+		return retry(step, errors.Join(err, ferr))
+	}
+	if o != nil {
+		if step == StepNew {
+			// The cart was ordered before this payment ever placed it (the
+			// shopper also used Magento's own checkout): never adopt it.
+			return unplaceable(step, fmt.Errorf("cart already became order %s outside the bridge: %w", o.IncrementID, err))
+		}
+		return &adopted{o.EntityID}
+	}
+	if errs.Is(err, errs.NotFound) && step == StepNew {
+		// The cart is gone or inactive and no order came from it.
+		return unplaceable(step, err)
+	}
+	return retry(step, err)
+}
+
+// adopted carries an order found after a place call failed; place turns it
+// into a success.
+type adopted struct{ id int64 }
+
+func (a *adopted) Error() string { return fmt.Sprintf("order %d exists", a.id) }
+
+// findOrder returns the order placed from a cart, or nil. Two orders from one
+// cart would break the invariant: they are reported and the oldest is used.
+func (s *Syncer) findOrder(ctx context.Context, log *zap.Logger, quoteID int64) (*magento.Order, error) {
+	orders, err := s.magento.OrdersByQuoteID(ctx, quoteID)
+	if err != nil {
+		return nil, err
+	}
+	if len(orders) == 0 {
+		return nil, nil
+	}
+	sort.Slice(orders, func(i, j int) bool { return orders[i].EntityID < orders[j].EntityID })
+	if len(orders) > 1 {
+		s.metrics.DuplicateOrders.Inc()
+		ids := make([]string, len(orders))
+		for i, o := range orders {
+			ids[i] = o.IncrementID
+		}
+		log.Error("ALERT: Magento holds several orders for one cart", zap.Strings("increment_ids", ids))
+	}
+	return &orders[0], nil
+}
+
+func (s *Syncer) paymentMethod(c *paymentevent.Captured) magento.Payment {
+	if s.cfg.PaymentMethod == "checkmo" {
+		return magento.Payment{Method: "checkmo"}
+	}
+	po := c.Gateway + " " + c.TransactionID
+	if len(po) > 255 {
+		po = po[:255]
+	}
+	return magento.Payment{Method: "purchaseorder", PONumber: po}
+}
+
+func shippingInformation(c *paymentevent.Captured) magento.ShippingInformation {
+	ship := address(c.Order.ShippingAddress, c.Email)
+	bill := ship
+	if c.Order.BillingAddress != nil {
+		bill = address(c.Order.BillingAddress, c.Email)
+	}
+	return magento.ShippingInformation{
+		ShippingAddress:     ship,
+		BillingAddress:      &bill,
+		ShippingCarrierCode: c.Order.ShippingCarrier,
+		ShippingMethodCode:  c.Order.ShippingMethod,
+	}
+}
+
+func address(a *paymentevent.Address, email string) magento.Address {
+	if a == nil {
+		return magento.Address{Email: email}
+	}
+	out := magento.Address{
+		Region: a.Region, RegionID: a.RegionID, RegionCode: a.RegionCode, CountryID: a.CountryID,
+		Street: a.Street, Company: a.Company, Telephone: a.Telephone, Postcode: a.Postcode, City: a.City,
+		Firstname: a.Firstname, Lastname: a.Lastname, Email: a.Email,
+	}
+	if out.Email == "" {
+		out.Email = email
+	}
+	return out
+}
+
+// invoiced reports whether Magento already holds an invoice for the order.
+func invoiced(o *magento.Order) bool { return o.TotalInvoiced > 0 || o.BaseTotalInvoiced > 0 }
+
+// invoice invoices the order offline with the transaction id, unless it is
+// invoiced already (read first: Magento has no idempotency keys) or the
+// payment is only authorised.
+func (s *Syncer) invoice(ctx context.Context, log *zap.Logger, c *paymentevent.Captured, p *Progress, o *magento.Order) error {
+	if got := magento.MinorUnits(o.GrandTotal, o.OrderCurrencyCode); o.OrderCurrencyCode != "" &&
+		(got != c.Amount || !strings.EqualFold(o.OrderCurrencyCode, c.Currency)) {
+		s.metrics.AmountMismatch.Inc()
+		log.Error("ALERT: Magento's order total differs from the amount charged",
+			zap.Int64("order_total", got), zap.String("order_currency", o.OrderCurrencyCode),
+			zap.Int64("charged", c.Amount), zap.String("currency", c.Currency))
+	}
+	if c.Status == "authorized" || invoiced(o) {
+		return nil
+	}
+	id, err := s.magento.InvoiceOrder(ctx, o.EntityID, magento.InvoiceRequest{
+		Capture: false, Notify: true, AppendComment: true,
+		Comment: &magento.CreationComment{Comment: "Transaction ID: " + c.TransactionID + " (" + c.Gateway + ", captured on secure checkout)"},
+	})
+	if err == nil {
+		p.InvoiceID = id
+		return nil
+	}
+	// Did it happen anyway? Read before deciding.
+	again, rerr := s.magento.Order(ctx, o.EntityID)
+	if rerr == nil && invoiced(again) {
+		*o = *again
+		return nil
+	}
+	if errs.Is(err, errs.Invalid) && rerr == nil {
+		return poison(StepPlaced, err)
+	}
+	return retry(StepPlaced, err)
+}
+
+// commentMarker identifies the bridge's comment on an order, so a retry can
+// tell whether an earlier attempt added it.
+func commentMarker(paymentID string) string { return "[secure-checkout payment " + paymentID + "]" }
+
+func (s *Syncer) comment(ctx context.Context, log *zap.Logger, c *paymentevent.Captured, p *Progress, o *magento.Order) error {
+	marker := commentMarker(c.PaymentID)
+	for _, h := range o.StatusHistories {
+		if strings.Contains(h.Comment, marker) {
+			return nil
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Paid on secure checkout: %s %s through %s, transaction %s", formatMinor(c.Amount, c.Currency), c.Currency, c.Gateway, c.TransactionID)
+	if c.Method != "" {
+		fmt.Fprintf(&b, " (%s)", c.Method)
+	}
+	if c.Status == "authorized" {
+		b.WriteString("; authorised only, not yet captured")
+	}
+	if c.RoutingSummary != "" {
+		fmt.Fprintf(&b, ". Routing: %s", c.RoutingSummary)
+	}
+	b.WriteString(". " + marker)
+	err := s.magento.AddOrderComment(ctx, o.EntityID, magento.OrderStatusHistory{
+		Comment: b.String(), ParentID: o.EntityID, Status: o.Status,
+	})
+	if err != nil {
+		// An unknown outcome is settled by the next attempt's read of the
+		// status history.
+		return retry(StepInvoiced, err)
+	}
+	return nil
+}
+
+// formatMinor renders minor units as a decimal amount.
+func formatMinor(amount int64, currency string) string {
+	exp := magento.CurrencyExponent(currency)
+	if exp == 0 {
+		return fmt.Sprintf("%d", amount)
+	}
+	div := int64(1)
+	for range exp {
+		div *= 10
+	}
+	sign := ""
+	if amount < 0 {
+		sign, amount = "-", -amount
+	}
+	return fmt.Sprintf("%s%d.%0*d", sign, amount/div, exp, amount%div)
+}

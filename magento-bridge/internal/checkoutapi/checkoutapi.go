@@ -1,0 +1,147 @@
+// Package checkoutapi is magento-bridge's client of checkout-service's payment
+// API: refunds (POST /v1/payments/{id}/refunds, idempotent per refund_id)
+// and voids (POST /v1/payments/{id}/void), authenticated with the service
+// token.
+//
+// A Client is safe for concurrent use. Errors are *errs.Error values: the
+// code checkout answered with for a 4xx (errs.Invalid, errs.NotFound,
+// errs.Conflict, errs.Unprocessable, ...), errs.OutcomeUnknown for a 5xx or
+// a request that may have been sent, and errs.Unavailable when checkout could
+// not be reached.
+package checkoutapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/magefleet/platform/internal/config"
+	"github.com/magefleet/platform/internal/errs"
+)
+
+// Config configures a Client.
+type Config struct {
+	BaseURL      string        `mapstructure:"base_url"`
+	ServiceToken config.Secret `mapstructure:"service_token"`
+	Timeout      time.Duration `mapstructure:"timeout"`
+}
+
+// Validate checks the section.
+func (c Config) Validate() error {
+	var p config.Problems
+	p.URL("base_url", c.BaseURL)
+	if c.ServiceToken == "" {
+		p.Add("service_token", "must be set to checkout-service's service token")
+	}
+	if c.Timeout <= 0 {
+		p.Add("timeout", "must be positive")
+	}
+	return p.Err()
+}
+
+// Client calls checkout-service.
+type Client struct {
+	cfg Config
+	hc  *http.Client
+}
+
+// New returns a Client.
+func New(cfg Config) *Client {
+	return &Client{cfg: cfg, hc: &http.Client{Timeout: cfg.Timeout}}
+}
+
+// Refund refunds amount (minor units) of a payment; checkout refunds each
+// refundID at most once.
+func (c *Client) Refund(ctx context.Context, paymentID string, amount int64, refundID string) error {
+	return c.post(ctx, "/v1/payments/"+url.PathEscape(paymentID)+"/refunds", map[string]any{"amount": amount, "refund_id": refundID})
+}
+
+// Void releases a payment's authorisation. errs.NotFound when checkout has no
+// such payment or no void endpoint.
+func (c *Client) Void(ctx context.Context, paymentID, reason string) error {
+	return c.post(ctx, "/v1/payments/"+url.PathEscape(paymentID)+"/void", map[string]any{"reason": reason})
+}
+
+func (c *Client) post(ctx context.Context, path string, body any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "encode checkout request")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.cfg.BaseURL, "/")+path, bytes.NewReader(b))
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "build checkout request")
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.cfg.ServiceToken.Reveal())
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return errs.Wrap(errs.Unavailable, err, "checkout-service is unreachable")
+		}
+		return errs.Wrap(errs.OutcomeUnknown, err, "checkout-service did not answer POST %s", path)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	var eb struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(data, &eb)
+	msg := eb.Error.Message
+	if msg == "" {
+		msg = http.StatusText(resp.StatusCode)
+	}
+	cause := fmt.Errorf("checkout %d on POST %s", resp.StatusCode, path)
+	if resp.StatusCode >= 500 {
+		return &errs.Error{Code: errs.OutcomeUnknown, Message: "checkout-service failed: " + msg, Err: cause}
+	}
+	code := eb.Error.Code
+	if code == "" || !known(code) {
+		code = byStatus(resp.StatusCode)
+	}
+	return &errs.Error{Code: code, Message: msg, Err: cause}
+}
+
+func known(code string) bool {
+	switch code {
+	case errs.Invalid, errs.Unauthorized, errs.Forbidden, errs.NotFound, errs.Conflict, errs.Gone,
+		errs.Unprocessable, errs.RateLimited, errs.TooLarge:
+		return true
+	}
+	return false
+}
+
+func byStatus(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return errs.Unauthorized
+	case http.StatusForbidden:
+		return errs.Forbidden
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		return errs.NotFound
+	case http.StatusConflict:
+		return errs.Conflict
+	case http.StatusGone:
+		return errs.Gone
+	case http.StatusUnprocessableEntity:
+		return errs.Unprocessable
+	case http.StatusTooManyRequests:
+		return errs.RateLimited
+	}
+	return errs.Invalid
+}
