@@ -1,0 +1,334 @@
+package checkout_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/magefleet/platform/checkout-service/internal/checkout"
+	"github.com/magefleet/platform/checkout-service/internal/gateway"
+	"github.com/magefleet/platform/checkout-service/internal/sandboxgw"
+	"github.com/magefleet/platform/internal/errs"
+	"github.com/magefleet/platform/internal/paymentevent"
+)
+
+func TestPayCapturedWritesOutboxInSameTransaction(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	s := e.session(t, "cart-ok")
+	p, err := e.pay(t, s.ID, "k1", sandboxgw.TokenOK)
+	if err != nil {
+		t.Fatalf("Pay: %v", err)
+	}
+	if p.Status != checkout.StatusCaptured || p.Gateway != "sandbox-a" || p.Amount != 5700 || p.Currency != "USD" {
+		t.Fatalf("Pay = %s via %s %d %s; want captured via sandbox-a 5700 USD", p.Status, p.Gateway, p.Amount, p.Currency)
+	}
+	var payload []byte
+	var topic, eventID string
+	if err := e.db.QueryRow(`SELECT topic, event_id, payload FROM outbox WHERE aggregate_id = ?`, p.ID).Scan(&topic, &eventID, &payload); err != nil {
+		t.Fatalf("outbox: %v", err)
+	}
+	var ev paymentevent.Captured
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if topic != paymentevent.TopicCaptured || eventID != paymentevent.CapturedEventID(p.ID) || ev.TransactionID != p.GatewayReference ||
+		ev.Amount != 5700 || ev.Order.ShippingAddress == nil || ev.Order.ShippingCarrier != "flatrate" || ev.Email != "roni@example.com" {
+		t.Fatalf("outbox event = %s %s %+v", topic, eventID, ev)
+	}
+	sess, _ := e.svc.Session(context.Background(), s.ID, "")
+	if sess.Status != checkout.SessionPaid {
+		t.Errorf("session status = %s; want paid", sess.Status)
+	}
+}
+
+func TestDeclineBuckets(t *testing.T) {
+	cases := []struct {
+		name     string
+		opts     envOpts
+		token    string
+		status   string
+		attempts []string // gateway/status per attempt
+		decline  string
+	}{
+		{"ok", envOpts{}, sandboxgw.TokenOK, "captured", []string{"sandbox-a/captured"}, ""},
+		{"technical cascades after lookup", envOpts{aRate: -1}, sandboxgw.TokenOK, "captured",
+			[]string{"sandbox-a/failed", "sandbox-b/captured"}, ""},
+		{"outage cascades", envOpts{aOutage: true}, sandboxgw.TokenOK, "captured",
+			[]string{"sandbox-a/not_charged", "sandbox-b/captured"}, ""},
+		{"generic cascades once", envOpts{}, sandboxgw.TokenDeclineSoft, "failed",
+			[]string{"sandbox-a/failed", "sandbox-b/failed"}, "generic_decline"},
+		{"shopper-fixable does not cascade", envOpts{}, sandboxgw.TokenInsufficientFunds, "failed",
+			[]string{"sandbox-a/failed"}, "insufficient_funds"},
+		{"hard does not cascade", envOpts{}, sandboxgw.TokenStolen, "failed",
+			[]string{"sandbox-a/failed"}, "stolen_card"},
+		{"unknown outcome holds", envOpts{}, sandboxgw.TokenTimeout, "processing",
+			[]string{"sandbox-a/processing"}, ""},
+		{"3ds requires action", envOpts{}, sandboxgw.Token3DS, "requires_action",
+			[]string{"sandbox-a/requires_action"}, ""},
+		{"max attempts 1", envOpts{aRate: -1, maxTries: 1}, sandboxgw.TokenOK, "failed",
+			[]string{"sandbox-a/failed"}, "processing_error"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, c.opts)
+			s := e.session(t, "cart-"+c.name)
+			p, err := e.pay(t, s.ID, "k", c.token)
+			if err != nil {
+				t.Fatalf("Pay: %v", err)
+			}
+			var got []string
+			for _, a := range p.Attempts {
+				got = append(got, a.Gateway+"/"+a.Status)
+			}
+			if p.Status != c.status || p.DeclineCode != c.decline || len(got) != len(c.attempts) {
+				t.Fatalf("Pay(%s) = %s %q %v; want %s %q %v", c.token, p.Status, p.DeclineCode, got, c.status, c.decline, c.attempts)
+			}
+			for i := range got {
+				if got[i] != c.attempts[i] {
+					t.Fatalf("attempts = %v; want %v", got, c.attempts)
+				}
+			}
+			want := 0
+			if c.status == "captured" {
+				want = 1
+			}
+			if n := e.outboxCount(t, p.ID); n != want {
+				t.Errorf("outbox rows = %d; want %d", n, want)
+			}
+		})
+	}
+}
+
+func TestHardDeclineBlocksCard(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	s := e.session(t, "cart-stolen")
+	if p, err := e.pay(t, s.ID, "k1", sandboxgw.TokenStolen); err != nil || p.Status != "failed" {
+		t.Fatalf("Pay = %v, %v", p, err)
+	}
+	_, err := e.pay(t, s.ID, "k2", sandboxgw.TokenStolen)
+	if errs.Code(err) != "card_blocked" {
+		t.Fatalf("second Pay error = %v; want card_blocked", err)
+	}
+}
+
+func TestUnknownOutcomeNeverCascadesAndReconciles(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	s := e.session(t, "cart-timeout")
+	p, err := e.pay(t, s.ID, "k1", sandboxgw.TokenTimeout)
+	if err != nil || p.Status != checkout.StatusProcessing || len(p.Attempts) != 1 {
+		t.Fatalf("Pay = %+v, %v; want processing with one attempt", p, err)
+	}
+	// Another request for the same cart cannot start a second charge.
+	if _, err := e.pay(t, s.ID, "k2", sandboxgw.TokenOK); !errors.Is(err, checkout.ErrCartBusy) {
+		t.Fatalf("second Pay error = %v; want ErrCartBusy", err)
+	}
+	// Still processing at the gateway: the reconciler keeps holding.
+	e.clock.Advance(6 * time.Second)
+	if n := e.svc.ReconcileDue(context.Background()); n != 1 {
+		t.Fatalf("ReconcileDue = %d; want 1", n)
+	}
+	p, _ = e.svc.Payment(context.Background(), p.ID)
+	if p.Status != checkout.StatusProcessing {
+		t.Fatalf("status after early reconcile = %s; want processing", p.Status)
+	}
+	e.clock.Advance(2 * time.Minute)
+	e.svc.ReconcileDue(context.Background())
+	p, _ = e.svc.Payment(context.Background(), p.ID)
+	if p.Status != checkout.StatusCaptured || len(p.Attempts) != 1 || e.outboxCount(t, p.ID) != 1 {
+		t.Fatalf("after settle: %s, %d attempts, %d outbox; want captured, 1, 1", p.Status, len(p.Attempts), e.outboxCount(t, p.ID))
+	}
+	// Reconciling again changes nothing.
+	if _, err := e.svc.Reconcile(context.Background(), p.ID); err != nil || e.outboxCount(t, p.ID) != 1 {
+		t.Fatalf("second reconcile: %v, outbox %d", err, e.outboxCount(t, p.ID))
+	}
+}
+
+func TestIdempotency(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	s := e.session(t, "cart-idem")
+	p1, err := e.pay(t, s.ID, "key-1", sandboxgw.TokenOK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := e.pay(t, s.ID, "key-1", sandboxgw.TokenOK)
+	if err != nil || p2.ID != p1.ID || p2.Status != p1.Status {
+		t.Fatalf("replay = %v, %v; want payment %s", p2, err, p1.ID)
+	}
+	_, err = e.pay(t, s.ID, "key-1", sandboxgw.TokenDeclineSoft)
+	if errs.Status(err) != 409 || errs.Code(err) != "idempotency_conflict" {
+		t.Fatalf("other body error = %v; want 409 idempotency_conflict", err)
+	}
+	_, err = e.pay(t, s.ID, "key-2", sandboxgw.TokenOK)
+	if !errors.Is(err, checkout.ErrCartBusy) {
+		t.Fatalf("new key on a paid cart = %v; want ErrCartBusy", err)
+	}
+	var n int
+	e.db.QueryRow(`SELECT COUNT(*) FROM payment_attempts`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("attempts = %d; want 1", n)
+	}
+}
+
+func TestConcurrentSameKeyChargesOnce(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	s := e.session(t, "cart-conc")
+	ids := make(chan string, 8)
+	for range 8 {
+		go func() {
+			p, err := e.pay(t, s.ID, "same", sandboxgw.TokenOK)
+			if err != nil {
+				ids <- "error: " + err.Error()
+				return
+			}
+			ids <- p.ID
+		}()
+	}
+	first := <-ids
+	for range 7 {
+		if id := <-ids; id != first {
+			t.Fatalf("payment ids differ: %s vs %s", first, id)
+		}
+	}
+	var n int
+	e.db.QueryRow(`SELECT COUNT(*) FROM payment_attempts`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("attempts = %d; want 1", n)
+	}
+}
+
+func TestCrashAtEveryStepLosesNothingChargesOnce(t *testing.T) {
+	for _, point := range []string{"payment_created", "attempt_written", "charged"} {
+		t.Run(point, func(t *testing.T) {
+			e := newEnv(t, envOpts{})
+			s := e.session(t, "cart-crash")
+			crash := errors.New("simulated crash")
+			e.svc.SetHook(func(p string) error {
+				if p == point {
+					return crash
+				}
+				return nil
+			})
+			if _, err := e.pay(t, s.ID, "k1", sandboxgw.TokenOK); !errors.Is(err, crash) {
+				t.Fatalf("Pay error = %v; want the crash", err)
+			}
+			e.svc.SetHook(nil)
+			// A retry with the same key replays the held payment rather than charging again.
+			p, err := e.pay(t, s.ID, "k1", sandboxgw.TokenOK)
+			if err != nil || p.Status != checkout.StatusProcessing {
+				t.Fatalf("replay after crash = %v, %v; want processing", p, err)
+			}
+			e.clock.Advance(time.Minute)
+			e.svc.ReconcileDue(context.Background())
+			p, _ = e.svc.Payment(context.Background(), p.ID)
+			wantStatus, wantOutbox := checkout.StatusFailed, 0
+			if point == "charged" { // the gateway took the money: the payment must be captured
+				wantStatus, wantOutbox = checkout.StatusCaptured, 1
+			}
+			if p.Status != wantStatus || e.outboxCount(t, p.ID) != wantOutbox {
+				t.Fatalf("after reconcile: %s with %d outbox rows; want %s, %d", p.Status, e.outboxCount(t, p.ID), wantStatus, wantOutbox)
+			}
+			if wantStatus == checkout.StatusFailed {
+				// nothing was charged, the cart is free: a new payment works
+				p2, err := e.pay(t, s.ID, "k2", sandboxgw.TokenOK)
+				if err != nil || p2.Status != checkout.StatusCaptured {
+					t.Fatalf("new payment = %v, %v; want captured", p2, err)
+				}
+			}
+		})
+	}
+}
+
+func TestThreeDSecureAndWebhooks(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	s := e.session(t, "cart-3ds")
+	p, err := e.pay(t, s.ID, "k1", sandboxgw.Token3DS)
+	if err != nil || p.Status != checkout.StatusRequiresAction || p.NextAction == nil || p.NextAction.URL == "" {
+		t.Fatalf("Pay = %+v, %v; want requires_action with a URL", p, err)
+	}
+	ref := p.Attempts[0].GatewayReference
+	if _, err := e.a.Complete(ctx, ref, true); err != nil {
+		t.Fatal(err)
+	}
+	h, body, err := e.a.Webhook(ctx, "evt_1", ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// tampered
+	bad := append([]byte{}, body...)
+	bad[len(bad)-2] ^= 1
+	if _, err := e.svc.ReceiveWebhook(ctx, "sandbox-a", h, bad); errs.Code(err) != errs.Unauthorized {
+		t.Fatalf("tampered webhook error = %v; want unauthorized", err)
+	}
+	// signed with another gateway's secret
+	if _, err := e.svc.ReceiveWebhook(ctx, "sandbox-b", h, body); errs.Code(err) != errs.Unauthorized {
+		t.Fatalf("wrong secret error = %v; want unauthorized", err)
+	}
+	// stale
+	old := h.Clone()
+	old.Set(sandboxgw.SignatureHeader, sandboxgw.Sign("whsec_a", body, e.clock.Now().Add(-10*time.Minute)))
+	if _, err := e.svc.ReceiveWebhook(ctx, "sandbox-a", old, body); errs.Code(err) != errs.Unauthorized {
+		t.Fatalf("stale webhook error = %v; want unauthorized", err)
+	}
+	// good
+	if dup, err := e.svc.ReceiveWebhook(ctx, "sandbox-a", h, body); err != nil || dup {
+		t.Fatalf("good webhook = %v, %v", dup, err)
+	}
+	// replayed
+	if dup, err := e.svc.ReceiveWebhook(ctx, "sandbox-a", h, body); err != nil || !dup {
+		t.Fatalf("replayed webhook = %v, %v; want duplicate", dup, err)
+	}
+	if n := e.svc.ApplyWebhooks(ctx); n != 1 {
+		t.Fatalf("ApplyWebhooks = %d; want 1", n)
+	}
+	p, _ = e.svc.Payment(ctx, p.ID)
+	if p.Status != checkout.StatusCaptured || e.outboxCount(t, p.ID) != 1 {
+		t.Fatalf("after webhook: %s, outbox %d", p.Status, e.outboxCount(t, p.ID))
+	}
+	// the 3-D Secure return path applies the same state again: no change
+	if p2, err := e.svc.RefreshByReference(ctx, "sandbox-a", ref); err != nil || p2.Status != checkout.StatusCaptured || e.outboxCount(t, p.ID) != 1 {
+		t.Fatalf("refresh = %v, %v", p2, err)
+	}
+}
+
+func TestRefunds(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	s := e.session(t, "cart-refund")
+	p, err := e.pay(t, s.ID, "k1", sandboxgw.TokenOK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.svc.Refund(ctx, checkout.RefundParams{PaymentID: p.ID, RefundID: "magento-cm-1", Amount: 2000})
+	if err != nil || r.Status != checkout.RefundSucceeded || r.Gateway != "sandbox-a" {
+		t.Fatalf("Refund = %+v, %v", r, err)
+	}
+	r2, err := e.svc.Refund(ctx, checkout.RefundParams{PaymentID: p.ID, RefundID: "magento-cm-1", Amount: 2000})
+	if err != nil || r2.ID != r.ID || r2.GatewayReference != r.GatewayReference {
+		t.Fatalf("repeated refund = %+v, %v", r2, err)
+	}
+	if _, err := e.svc.Refund(ctx, checkout.RefundParams{PaymentID: p.ID, RefundID: "magento-cm-1", Amount: 100}); errs.Status(err) != 409 {
+		t.Fatalf("refund id reuse error = %v; want 409", err)
+	}
+	if _, err := e.svc.Refund(ctx, checkout.RefundParams{PaymentID: p.ID, RefundID: "magento-cm-2", Amount: 3701}); errs.Code(err) != errs.Unprocessable {
+		t.Fatalf("over-refund error = %v; want unprocessable", err)
+	}
+	if r3, err := e.svc.Refund(ctx, checkout.RefundParams{PaymentID: p.ID, RefundID: "magento-cm-3", Amount: 3700}); err != nil || r3.Status != checkout.RefundSucceeded {
+		t.Fatalf("rest refund = %+v, %v", r3, err)
+	}
+	p, _ = e.svc.Payment(ctx, p.ID)
+	if p.RefundedAmount != 5700 {
+		t.Fatalf("refunded = %d; want 5700", p.RefundedAmount)
+	}
+}
+
+func TestNoEligibleGateway(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	s := e.session(t, "cart-paypal")
+	_, err := e.svc.Pay(context.Background(), checkout.PayParams{SessionID: s.ID, IdempotencyKey: "k", Method: gateway.PayPal, Token: "x"})
+	if errs.Code(err) != "no_eligible_gateway" {
+		t.Fatalf("Pay(paypal) error = %v; want no_eligible_gateway", err)
+	}
+}
