@@ -18,13 +18,19 @@ func TestConfigValidate(t *testing.T) {
 		{"defaults with credentials", func(c *magento.Config) { c.AdminUsername, c.AdminPassword = "a", "b" }, nil},
 		{"defaults need admin credentials", nil, []string{"admin_username", "admin_password"}},
 		{"bad base url", func(c *magento.Config) { c.BaseURL = "shop.example.com"; c.AdminUsername, c.AdminPassword = "a", "b" }, []string{"base_url"}},
-		{"base url with /rest", func(c *magento.Config) { c.BaseURL = "https://x.test/rest/default"; c.AdminUsername, c.AdminPassword = "a", "b" }, []string{"base_url"}},
+		{"base url with /rest", func(c *magento.Config) {
+			c.BaseURL = "https://x.test/rest/default"
+			c.AdminUsername, c.AdminPassword = "a", "b"
+		}, []string{"base_url"}},
 		{"store code", func(c *magento.Config) { c.StoreCode = "De Fault"; c.AdminUsername, c.AdminPassword = "a", "b" }, []string{"store_code"}},
 		{"limits", func(c *magento.Config) {
 			c.Timeout, c.MaxConcurrent, c.ReadRetries = 0, 0, -1
 			c.AdminUsername, c.AdminPassword = "a", "b"
 		}, []string{"timeout", "max_concurrent", "read_retries"}},
-		{"tfa needs secret", func(c *magento.Config) { c.AuthMode = magento.AuthAdminTFA; c.AdminUsername, c.AdminPassword = "a", "b" }, []string{"admin_totp_secret"}},
+		{"tfa needs secret", func(c *magento.Config) {
+			c.AuthMode = magento.AuthAdminTFA
+			c.AdminUsername, c.AdminPassword = "a", "b"
+		}, []string{"admin_totp_secret"}},
 		{"oauth1 needs four secrets", func(c *magento.Config) { c.AuthMode = magento.AuthOAuth1 }, []string{"access_token", "access_token_secret", "consumer_key", "consumer_secret"}},
 		{"bearer needs token", func(c *magento.Config) { c.AuthMode = magento.AuthBearerIntegration }, []string{"access_token"}},
 		{"unknown mode", func(c *magento.Config) { c.AuthMode = "basic" }, []string{"auth_mode"}},

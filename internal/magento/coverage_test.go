@@ -91,6 +91,8 @@ func TestSchemaCoverage(t *testing.T) {
 	must("Customer", err)
 	tok, err := c.CustomerToken(ctx, "cov@example.com", "Passw0rd!")
 	must("CustomerToken", err)
+	_, err = c.Me(ctx, tok)
+	must("Me", err)
 	mineID, err := c.CreateCustomerCart(ctx, tok)
 	must("CreateCustomerCart", err)
 	m := magento.CustomerCart(tok, mineID)

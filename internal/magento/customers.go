@@ -75,3 +75,12 @@ func (c *Client) CustomerToken(ctx context.Context, email, password string) (str
 	err := c.do(ctx, call{method: http.MethodPost, path: "/integration/customer/token", body: body, out: &tok, idempotent: true})
 	return tok, err
 }
+
+// Me returns the customer whose token is given (GET /V1/customers/me).
+func (c *Client) Me(ctx context.Context, customerToken string) (*Customer, error) {
+	var out Customer
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/customers/me", auth: authCustomer, token: customerToken, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

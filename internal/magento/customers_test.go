@@ -55,6 +55,9 @@ func TestCustomersAndCustomerCart(t *testing.T) {
 	if err != nil || tok == "" {
 		t.Fatalf("GenerateCustomerTokenAsAdmin = %q, %v", tok, err)
 	}
+	if me, err := c.Me(ctx, tok); err != nil || me.ID != created.ID {
+		t.Fatalf("Me = %+v, %v", me, err)
+	}
 	cartID, err := c.CreateCustomerCart(ctx, tok)
 	if err != nil {
 		t.Fatalf("CreateCustomerCart = %v", err)
@@ -73,6 +76,10 @@ func TestCustomersAndCustomerCart(t *testing.T) {
 	o, err := c.Order(ctx, orderID)
 	if err != nil || o.CustomerID != created.ID || o.CustomerIsGuest != 0 || o.Payment.PONumber != "PO-1" {
 		t.Errorf("Order = %+v, %v", o, err)
+	}
+	sa, err := o.ShippingAssignments()
+	if err != nil || len(sa) != 1 || sa[0].Shipping.Address.City != "San Francisco" || sa[0].Shipping.Method != "flatrate_flatrate" {
+		t.Errorf("ShippingAssignments = %+v, %v", sa, err)
 	}
 
 	// Admin cart for a customer.

@@ -99,21 +99,33 @@ func TestRetries(t *testing.T) {
 		w.Write([]byte(`{"id":1,"customer":{"email":"","firstname":"","lastname":""},"store_id":1,"items":[]}`))
 	})
 	tests := []struct {
-		name       string
-		failures   int32
-		status     int
-		call       func(*magento.Client) error
-		wantCode   string
-		wantTries  int32
+		name      string
+		failures  int32
+		status    int
+		call      func(*magento.Client) error
+		wantCode  string
+		wantTries int32
 	}{
-		{"read recovers after transient 503s", 2, 503, func(c *magento.Client) error { _, err := c.Cart(context.Background(), magento.GuestCart("x")); return err }, "", 3},
-		{"read gives up after retries", 10, 500, func(c *magento.Client) error { _, err := c.Cart(context.Background(), magento.GuestCart("x")); return err }, errs.Unavailable, 3},
-		{"read 4xx is not retried", 10, 404, func(c *magento.Client) error { _, err := c.Cart(context.Background(), magento.GuestCart("x")); return err }, errs.NotFound, 1},
+		{"read recovers after transient 503s", 2, 503, func(c *magento.Client) error {
+			_, err := c.Cart(context.Background(), magento.GuestCart("x"))
+			return err
+		}, "", 3},
+		{"read gives up after retries", 10, 500, func(c *magento.Client) error {
+			_, err := c.Cart(context.Background(), magento.GuestCart("x"))
+			return err
+		}, errs.Unavailable, 3},
+		{"read 4xx is not retried", 10, 404, func(c *magento.Client) error {
+			_, err := c.Cart(context.Background(), magento.GuestCart("x"))
+			return err
+		}, errs.NotFound, 1},
 		{"write 5xx is outcome unknown, never retried", 10, 500, func(c *magento.Client) error {
 			_, err := c.PlaceOrder(context.Background(), magento.GuestCart("x"), magento.PlaceOrderRequest{Email: "a@b.c", PaymentMethod: magento.Payment{Method: "checkmo"}})
 			return err
 		}, errs.OutcomeUnknown, 1},
-		{"write 400 is a definite failure", 10, 400, func(c *magento.Client) error { _, err := c.AddItem(context.Background(), magento.GuestCart("x"), "S", 1); return err }, errs.Invalid, 1},
+		{"write 400 is a definite failure", 10, 400, func(c *magento.Client) error {
+			_, err := c.AddItem(context.Background(), magento.GuestCart("x"), "S", 1)
+			return err
+		}, errs.Invalid, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

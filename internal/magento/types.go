@@ -514,3 +514,39 @@ func (f *flexID) UnmarshalJSON(b []byte) error {
 	*f = flexID(v)
 	return nil
 }
+
+// ShippingAssignment is sales-data-shipping-assignment-interface, found in an
+// order's extension_attributes.shipping_assignments.
+type ShippingAssignment struct {
+	Shipping OrderShipping `json:"shipping"`
+	Items    []OrderItem   `json:"items"`
+}
+
+// OrderShipping is sales-data-shipping-interface.
+type OrderShipping struct {
+	Address *OrderAddress  `json:"address,omitempty"`
+	Method  string         `json:"method,omitempty"`
+	Total   *ShippingTotal `json:"total,omitempty"`
+}
+
+// ShippingTotal is sales-data-total-interface (the fields this platform reads).
+type ShippingTotal struct {
+	ShippingAmount      float64 `json:"shipping_amount"`
+	BaseShippingAmount  float64 `json:"base_shipping_amount"`
+	ShippingInclTax     float64 `json:"shipping_incl_tax"`
+	BaseShippingInclTax float64 `json:"base_shipping_incl_tax"`
+}
+
+// ShippingAssignments decodes extension_attributes.shipping_assignments; it
+// returns nil when the order has none (virtual orders).
+func (o *Order) ShippingAssignments() ([]ShippingAssignment, error) {
+	raw, ok := o.ExtensionAttributes["shipping_assignments"]
+	if !ok {
+		return nil, nil
+	}
+	var out []ShippingAssignment
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("shipping_assignments: %w", err)
+	}
+	return out, nil
+}

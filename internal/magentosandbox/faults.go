@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
@@ -144,8 +143,7 @@ func (s *Sandbox) withFaults(next http.Handler) http.Handler {
 			return
 		}
 		if f.TimeoutAfterCommit {
-			rec := httptest.NewRecorder()
-			next.ServeHTTP(rec, r)
+			next.ServeHTTP(discard{header: http.Header{}}, r)
 			t := time.NewTimer(time.Minute)
 			select {
 			case <-r.Context().Done():
@@ -157,3 +155,11 @@ func (s *Sandbox) withFaults(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// discard is a ResponseWriter that drops the answer of a request whose
+// response is lost on purpose.
+type discard struct{ header http.Header }
+
+func (d discard) Header() http.Header         { return d.header }
+func (d discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d discard) WriteHeader(int)             {}

@@ -1,6 +1,7 @@
 package magentosandbox
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -167,6 +168,13 @@ func (s *Sandbox) place(q *quote, req paymentReq) (int64, error) {
 		s.st.products[it.SKU].Qty -= it.Qty
 	}
 	o.BillingAddress = orderAddress(billing, "billing", o.EntityID, email)
+	shipAddr := orderAddress(q.ShippingAddr, "shipping", o.EntityID, email)
+	shipAddr.EntityID++
+	assignments, _ := json.Marshal([]magento.ShippingAssignment{{
+		Shipping: magento.OrderShipping{Address: shipAddr, Method: q.Carrier + "_" + q.Method, Total: &magento.ShippingTotal{ShippingAmount: c.shipping, BaseShippingAmount: c.shipping, ShippingInclTax: c.shipping, BaseShippingInclTax: c.shipping}},
+		Items:    o.Items,
+	}})
+	o.ExtensionAttributes = magento.Extension{"shipping_assignments": assignments}
 	pay := req.PaymentMethod
 	title := "Check / Money order"
 	if pay.Method == "purchaseorder" {
