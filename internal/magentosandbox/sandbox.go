@@ -19,7 +19,7 @@
 // roni_cost@example.com / roni_cost3@example.com (Veronica Costello, remote
 // shopping assistance allowed); integration consumer key "sandbox-consumer-key"
 // with secret "sandbox-consumer-secret", access token "sandbox-access-token",
-// token secret "sandbox-access-token-secret"; about 90 Luma-style products
+// token secret "sandbox-access-token-secret"; 147 Luma-style products
 // such as MH01-XS-Black ($52.00, qty 100), 24-MB01 ($34.00), 24-WG01 (qty 3)
 // and 24-UG01 (out of stock).
 //
