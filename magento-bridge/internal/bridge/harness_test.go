@@ -18,8 +18,9 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/redis/go-redis/v9"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -41,8 +42,12 @@ const testSKU = "MH01-XS-Black"
 // repoRoot is the module root, three levels above this package.
 var repoRoot = filepath.Join("..", "..", "..")
 
-func checkoutMigrations() fs.FS { return os.DirFS(filepath.Join(repoRoot, "checkout-service", "migrations")) }
-func bridgeMigrations() fs.FS   { return os.DirFS(filepath.Join(repoRoot, "magento-bridge", "migrations")) }
+func checkoutMigrations() fs.FS {
+	return os.DirFS(filepath.Join(repoRoot, "checkout-service", "migrations"))
+}
+func bridgeMigrations() fs.FS {
+	return os.DirFS(filepath.Join(repoRoot, "magento-bridge", "migrations"))
+}
 
 // clock is a settable clock; the zero offset follows real time.
 type clock struct {
@@ -512,4 +517,25 @@ func (h *harness) proxiedStore() (*bridgestore.Store, *tcpProxy) {
 	}
 	h.t.Cleanup(func() { db.Close() })
 	return bridgestore.New(db), p
+}
+
+// sum adds up the values of a counter or gauge (all label values).
+func sum(c prometheus.Collector) float64 {
+	ch := make(chan prometheus.Metric, 256)
+	c.Collect(ch)
+	close(ch)
+	var total float64
+	for m := range ch {
+		var d dto.Metric
+		if err := m.Write(&d); err != nil {
+			continue
+		}
+		if d.Counter != nil {
+			total += d.Counter.GetValue()
+		}
+		if d.Gauge != nil {
+			total += d.Gauge.GetValue()
+		}
+	}
+	return total
 }

@@ -7,25 +7,25 @@ import (
 // Metrics are the bridge's Prometheus metrics. Build them with NewMetrics;
 // they are safe for concurrent use.
 type Metrics struct {
-	Backlog          prometheus.Gauge
-	OldestAge        prometheus.Gauge
-	InFlight         prometheus.Gauge
-	OpenDeadLetters  prometheus.Gauge
-	Synced           prometheus.Counter
-	Duplicates       prometheus.Counter
-	DuplicateOrders  prometheus.Counter
-	AmountMismatch   prometheus.Counter
-	LostLeases       prometheus.Counter
-	Unplaceable      prometheus.Counter
-	Retries          *prometheus.CounterVec
-	DeadLetters      *prometheus.CounterVec
-	Lag              prometheus.Histogram
-	EventDuration    prometheus.Histogram
-	MagentoLatency   *prometheus.HistogramVec
-	MagentoErrors    *prometheus.CounterVec
-	MagentoLimit     prometheus.Gauge
-	Refunds          *prometheus.CounterVec
-	Voids            *prometheus.CounterVec
+	Backlog         prometheus.Gauge
+	OldestAge       prometheus.Gauge
+	InFlight        prometheus.Gauge
+	OpenDeadLetters prometheus.Gauge
+	Synced          prometheus.Counter
+	Duplicates      prometheus.Counter
+	DuplicateOrders prometheus.Counter
+	AmountMismatch  prometheus.Counter
+	LostLeases      prometheus.Counter
+	Unplaceable     prometheus.Counter
+	Retries         *prometheus.CounterVec
+	DeadLetters     *prometheus.CounterVec
+	Lag             prometheus.Histogram
+	EventDuration   prometheus.Histogram
+	MagentoLatency  *prometheus.HistogramVec
+	MagentoErrors   *prometheus.CounterVec
+	MagentoLimit    prometheus.Gauge
+	Refunds         *prometheus.CounterVec
+	Voids           *prometheus.CounterVec
 }
 
 // NewMetrics builds the metrics and registers them with reg when it is not

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -66,13 +67,31 @@ func (s *Syncer) run(ctx context.Context, log *zap.Logger, c *paymentevent.Captu
 }
 
 func (s *Syncer) save(ctx context.Context, p *Progress, worker string) error {
-	if err := s.store.SaveProgress(ctx, *p, worker, s.now(), s.cfg.Lease); err != nil {
+	err := s.persist(ctx, func() error { return s.store.SaveProgress(ctx, *p, worker, s.now(), s.cfg.Lease) })
+	if err != nil {
 		if errs.Is(err, CodeLostLease) {
 			return &failure{"lost", p.Step, err}
 		}
 		return retry(p.Step, err)
 	}
 	return nil
+}
+
+// persist runs a database write that records what Magento already did,
+// retrying it for up to a third of the lease while MySQL is unreachable (a
+// restart or failover), so the work survives a short outage without waiting
+// for the lease to lapse.
+func (s *Syncer) persist(ctx context.Context, write func() error) error {
+	deadline := time.Now().Add(s.cfg.Lease / 3)
+	wait := 50 * time.Millisecond
+	for {
+		err := write()
+		if err == nil || errs.Is(err, CodeLostLease) || ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		s.sleep(ctx, wait+s.jitter(wait))
+		wait = min(2*wait, time.Second)
+	}
 }
 
 // place returns the id of the payment's order, placing it only when Magento

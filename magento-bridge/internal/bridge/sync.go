@@ -212,7 +212,7 @@ func (s *Syncer) Process(ctx context.Context, ev Event, worker string) {
 	<-hb
 	if err == nil {
 		entry.Step, entry.Outcome = StepDone, "done"
-		if err = s.store.Complete(ctx, ev, *prog, worker, entry, s.now()); err != nil {
+		if err = s.persist(ctx, func() error { return s.store.Complete(ctx, ev, *prog, worker, entry, s.now()) }); err != nil {
 			err = retry(StepDone, err)
 		}
 	}

@@ -45,8 +45,19 @@ func lostLease(format string, args ...any) error {
 }
 
 // readCommitted runs fn in a READ COMMITTED transaction, so claims lock only
-// the rows they take and no gaps.
+// the rows they take and no gaps. A deadlock or lock wait timeout retries the
+// whole transaction a few times.
 func (s *Store) readCommitted(ctx context.Context, fn func(*sql.Tx) error) error {
+	var err error
+	for range 4 {
+		if err = s.readCommittedOnce(ctx, fn); !database.IsRetryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func (s *Store) readCommittedOnce(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -161,7 +172,7 @@ func scanProgress(row scanner, extra ...any) (*bridge.Progress, error) {
 // BeginOrder implements bridge.Store.
 func (s *Store) BeginOrder(ctx context.Context, p bridge.Progress, owner string, now time.Time, lease time.Duration) (*bridge.Progress, error) {
 	var out *bridge.Progress
-	err := database.Transact(ctx, s.db, func(tx *sql.Tx) error {
+	err := s.readCommitted(ctx, func(tx *sql.Tx) error {
 		var leaseOwner sql.NullString
 		var leaseUntil sql.NullTime
 		cur, err := scanProgress(tx.QueryRowContext(ctx, `SELECT `+progressColumns+`, lease_owner, lease_until

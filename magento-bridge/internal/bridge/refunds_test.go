@@ -1,0 +1,95 @@
+package bridge_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/magefleet/platform/internal/magento"
+	"github.com/magefleet/platform/internal/magentosandbox"
+	"github.com/magefleet/platform/magento-bridge/internal/bridge"
+	"github.com/magefleet/platform/magento-bridge/internal/checkoutapi"
+)
+
+func TestCreditMemoRefundedOnce(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	fx := h.capture(2)
+	stop := run(h.syncer(h.config("a"), nil, nil))
+	h.waitDrained(30 * time.Second)
+	stop()
+	h.verify(fx)
+
+	ctx := context.Background()
+	orders := h.sb.Orders()
+	// A partial credit memo on the first order, made in Magento's admin.
+	memoID, err := h.mc.RefundOrderOffline(ctx, orders[0].EntityID, magento.RefundRequest{
+		Items: []magento.ItemQty{{OrderItemID: orders[0].Items[0].ItemID, Qty: 1}}, Arguments: &magento.RefundArguments{ShippingAmount: new(float64)},
+	})
+	if err != nil {
+		t.Fatalf("credit memo: %v", err)
+	}
+	// And an order the platform did not place, with its own credit memo.
+	cart, _ := h.sb.CreateGuestCartWithItems(magentoLine())
+	ref := magento.AdminCart(cart.QuoteID)
+	if _, err := h.mc.SetShippingInformation(ctx, ref, magento.ShippingInformation{ShippingAddress: addr(), BillingAddress: ptr(addr()),
+		ShippingCarrierCode: "flatrate", ShippingMethodCode: "flatrate"}); err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := h.mc.PlaceOrder(ctx, ref, magento.PlaceOrderRequest{PaymentMethod: magento.Payment{Method: "checkmo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.mc.InvoiceOrder(ctx, foreign, magento.InvoiceRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.mc.RefundOrderOffline(ctx, foreign, magento.RefundRequest{}); err != nil {
+		t.Fatal(err)
+	}
+
+	pay := checkoutapi.New(checkoutapi.Config{BaseURL: h.checkout.srv.URL, ServiceToken: "svc-token", Timeout: 5 * time.Second})
+	rs := bridge.NewRefundSync(bridge.RefundConfig{Interval: time.Hour, Lookback: time.Hour, Overlap: 10 * time.Minute},
+		h.store, h.magentoFor("refunds"), pay, h.metrics, h.log, h.clock.Now)
+	for range 3 { // polled again and again: the memo stays refunded once
+		if err := rs.Poll(ctx); err != nil {
+			t.Fatalf("poll: %v", err)
+		}
+	}
+	// A second instance polling from scratch changes nothing either.
+	h.db.Exec(`DELETE FROM bridge_cursors`)
+	if err := rs.Poll(ctx); err != nil {
+		t.Fatalf("poll: %v", err)
+	}
+	calls := h.checkout.Calls()
+	want := refundCall{PaymentID: fx[0].PaymentID, Amount: 5200, RefundID: bridge.RefundID(memoID), Auth: "Bearer svc-token"}
+	if len(calls) != 1 || calls[0] != want {
+		t.Fatalf("refund calls = %+v; want exactly %+v", calls, want)
+	}
+	var comments int
+	for _, o := range h.sb.Orders() {
+		for _, c := range o.StatusHistories {
+			if strings.Contains(c.Comment, want.RefundID) {
+				comments++
+				if o.EntityID != orders[0].EntityID {
+					t.Errorf("refund comment on order %d", o.EntityID)
+				}
+			}
+		}
+	}
+	if comments != 1 {
+		t.Errorf("%d refund comments; want 1", comments)
+	}
+	refunds, _ := h.store.Refunds(ctx)
+	if len(refunds) != 1 || refunds[0].Step != bridge.RefundDone {
+		t.Errorf("refunds = %+v; want one done", refunds)
+	}
+}
+
+func magentoLine() magentosandbox.CartLine { return magentosandbox.CartLine{SKU: testSKU, Qty: 1} }
+
+func addr() magento.Address {
+	return magento.Address{Firstname: "Ann", Lastname: "Other", Street: []string{"2 Side St"}, City: "Austin", Region: "Texas",
+		RegionID: 57, RegionCode: "TX", Postcode: "78701", CountryID: "US", Telephone: "5125550101", Email: "ann@example.com"}
+}
+
+func ptr[T any](v T) *T { return &v }
