@@ -2,7 +2,9 @@ package magentoschema_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -66,6 +68,8 @@ func TestValidateRequest(t *testing.T) {
 		{"tfa exception ok", "POST", "/rest/V1/tfa/provider/google/authenticate", `{"username":"a","password":"b","otp":"123456"}`, "", false},
 		{"tfa exception still strict", "POST", "/rest/V1/tfa/provider/google/authenticate", `{"username":"a","password":"b"}`, "", true},
 		{"orders search", "GET", "/rest/V1/orders?searchCriteria[filterGroups][0][filters][0][field]=quote_id&searchCriteria[filterGroups][0][filters][0][value]=1&searchCriteria[pageSize]=10", "", "salesOrderRepositoryV1GetListGet", false},
+		{"order by id (path declared twice with different names)", "GET", "/rest/V1/orders/12", "", "salesOrderRepositoryV1GetGet", false},
+		{"order address by parent_id", "PUT", "/rest/V1/orders/12", `{"entity":{"address_type":"billing","city":"c","country_id":"US","firstname":"f","lastname":"l","postcode":"p","telephone":"t"}}`, "salesOrderAddressRepositoryV1SavePut", false},
 		{"orders search bad pageSize", "GET", "/rest/V1/orders?searchCriteria[pageSize]=ten", "", "", true},
 	}
 	for _, tt := range tests {
@@ -128,6 +132,56 @@ func TestValidateResponseSuccess(t *testing.T) {
 			err := v.ValidateResponse(context.Background(), x)
 			if (err != nil) != tt.wantErr {
 				t.Errorf("ValidateResponse(%s) = %v; wantErr %v", strings.TrimSpace(tt.body), err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestMiddlewareAndTransportReport(t *testing.T) {
+	v := mustValidator(t)
+	tests := []struct {
+		name       string
+		method     string
+		path, body string
+		status     int
+		answer     string
+		wantReport bool
+	}{
+		{"valid exchange", "POST", "/rest/V1/guest-carts", "", 200, `"abc"`, false},
+		{"invalid response body", "POST", "/rest/V1/guest-carts", "", 200, `{"id":1}`, true},
+		{"invalid request answered 200", "POST", "/rest/V1/guest-carts/x/items", `{"cartItem":{"qty":1}}`, 200, `{"qty":1,"quote_id":"x"}`, true},
+		{"invalid request refused with a valid error", "POST", "/rest/V1/guest-carts/x/items", `{"cartItem":{"qty":1}}`, 400, `{"message":"%fieldName is a required field.","parameters":{"fieldName":"quote_id"}}`, false},
+		{"error body without message", "GET", "/rest/V1/guest-carts/x", "", 404, `{"error":"nope"}`, true},
+		{"outside the REST API", "POST", "/graphql", `{}`, 200, `{"data":{}}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var server, client []error
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tt.status)
+				io.WriteString(w, tt.answer)
+			})
+			srv := httptest.NewServer(v.Middleware(h, func(err error) { server = append(server, err) }))
+			defer srv.Close()
+			hc := &http.Client{Transport: v.Transport(nil, func(err error) { client = append(client, err) })}
+			req, _ := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
+			res, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if string(b) != tt.answer || res.StatusCode != tt.status {
+				t.Errorf("middleware altered the answer: %d %s", res.StatusCode, b)
+			}
+			if got := len(server) > 0; got != tt.wantReport {
+				t.Errorf("server reports = %v; want report %v", server, tt.wantReport)
+			}
+			// The client side reports request errors even when the server
+			// refused them, so only compare on the response side.
+			if tt.status < 400 && (len(client) > 0) != tt.wantReport {
+				t.Errorf("client reports = %v; want report %v", client, tt.wantReport)
 			}
 		})
 	}
