@@ -1,0 +1,127 @@
+// Package magentolink adapts the platform's Magento client to otp.Customers
+// and caches Magento customer tokens in Redis until shortly before they
+// expire, so every instance reuses them.
+package magentolink
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/magefleet/platform/internal/cache"
+	"github.com/magefleet/platform/internal/config"
+	"github.com/magefleet/platform/internal/errs"
+	"github.com/magefleet/platform/internal/magento"
+	"github.com/magefleet/platform/otp-service/internal/otp"
+)
+
+// Config is the "magento_tokens" section.
+type Config struct {
+	// Lifetime is Magento's customer token lifetime
+	// (oauth/access_token_lifetime/customer, 1 h by default); cached tokens
+	// are replaced RenewBefore its end.
+	Lifetime    time.Duration `mapstructure:"lifetime"`
+	RenewBefore time.Duration `mapstructure:"renew_before"`
+}
+
+// DefaultConfig matches Magento's defaults.
+func DefaultConfig() Config { return Config{Lifetime: time.Hour, RenewBefore: 5 * time.Minute} }
+
+// Validate reports bad settings.
+func (c Config) Validate() error {
+	var p config.Problems
+	if c.Lifetime < time.Minute {
+		p.Add("lifetime", "must be at least 1m")
+	}
+	if c.RenewBefore < 0 || c.RenewBefore >= c.Lifetime {
+		p.Add("renew_before", "must be between 0 and lifetime")
+	}
+	return p.Err()
+}
+
+// Client is the part of *magento.Client this package uses.
+type Client interface {
+	CustomerByEmail(ctx context.Context, email string, websiteID int) (*magento.Customer, error)
+	CreateCustomer(ctx context.Context, cust magento.Customer, password string) (*magento.Customer, error)
+	GenerateCustomerTokenAsAdmin(ctx context.Context, email string) (string, error)
+}
+
+var _ Client = (*magento.Client)(nil)
+
+// Customers implements otp.Customers. It is safe for concurrent use.
+type Customers struct {
+	mc        Client
+	rdb       redis.UniversalClient
+	keys      cache.Keys
+	cfg       Config
+	websiteID int
+	sf        singleflight.Group
+}
+
+var _ otp.Customers = (*Customers)(nil)
+
+// New returns the adapter.
+func New(mc Client, rdb redis.UniversalClient, prefix string, cfg Config, websiteID int) *Customers {
+	return &Customers{mc: mc, rdb: rdb, keys: cache.NewKeys(prefix), cfg: cfg, websiteID: websiteID}
+}
+
+// FindByEmail implements otp.Customers.
+func (c *Customers) FindByEmail(ctx context.Context, email string) (int64, error) {
+	cust, err := c.mc.CustomerByEmail(ctx, email, c.websiteID)
+	if err != nil {
+		return 0, err
+	}
+	return cust.ID, nil
+}
+
+// Create implements otp.Customers. The customer allows remote shopping
+// assistance (assistance_allowed = 2) so generateCustomerTokenAsAdmin works
+// for them, and has no password: they log in by code.
+func (c *Customers) Create(ctx context.Context, email, first, last string) (int64, error) {
+	cust, err := c.mc.CreateCustomer(ctx, magento.Customer{
+		Email: email, Firstname: first, Lastname: last, WebsiteID: c.websiteID,
+		ExtensionAttributes: &magento.CustomerExtension{AssistanceAllowed: magento.AssistanceAllowed},
+	}, "")
+	if err != nil {
+		return 0, err
+	}
+	if cust.ID == 0 {
+		return 0, errs.E(errs.Internal, "magento created a customer without an id")
+	}
+	return cust.ID, nil
+}
+
+func (c *Customers) tokenKey(customerID int64) string {
+	return c.keys.Key("mtok", strconv.FormatInt(customerID, 10))
+}
+
+// CustomerToken implements otp.Customers: a cached token, or a new one from
+// generateCustomerTokenAsAdmin (one call per customer at a time).
+func (c *Customers) CustomerToken(ctx context.Context, customerID int64, email string) (string, error) {
+	key := c.tokenKey(customerID)
+	tok, err := c.rdb.Get(ctx, key).Result()
+	if err == nil {
+		return tok, nil
+	}
+	if err != redis.Nil {
+		return "", fmt.Errorf("magento token cache: %w", err)
+	}
+	v, err, _ := c.sf.Do(key, func() (any, error) {
+		tok, err := c.mc.GenerateCustomerTokenAsAdmin(ctx, email)
+		if err != nil {
+			return "", err
+		}
+		if err := c.rdb.Set(ctx, key, tok, c.cfg.Lifetime-c.cfg.RenewBefore).Err(); err != nil {
+			return "", fmt.Errorf("magento token cache: %w", err)
+		}
+		return tok, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return v.(string), nil
+}

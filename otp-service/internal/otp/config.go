@@ -1,0 +1,298 @@
+package otp
+
+import (
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nyaruka/phonenumbers"
+
+	"github.com/magefleet/platform/internal/config"
+)
+
+// Config configures codes, limits, phone rules, the pumping breaker, test
+// numbers and identity policy. It is the "otp" section of otp-service's
+// configuration; every key is snake_case.
+type Config struct {
+	// Digits is the code length, 6 to 10.
+	Digits int `mapstructure:"digits"`
+	// TTL is a code's lifetime, at most 10 minutes.
+	TTL time.Duration `mapstructure:"ttl"`
+	// MaxAttempts is the number of codes a challenge accepts before it dies.
+	MaxAttempts int `mapstructure:"max_attempts"`
+	// ResendAfter is the gap a destination must wait between two starts.
+	ResendAfter time.Duration `mapstructure:"resend_after"`
+	// HashKeys maps a key id to an HMAC secret (at least 32 bytes). Codes are
+	// stored as HMAC-SHA256(key, challenge id + code) with the key id beside
+	// the hash, so a key can rotate: add the new one, make it active, remove
+	// the old one after TTL.
+	HashKeys map[string]config.Secret `mapstructure:"hash_keys"`
+	// ActiveHashKey names the key new codes are hashed with.
+	ActiveHashKey string `mapstructure:"active_hash_key"`
+	// FingerprintKey keys the HMAC that turns a phone or email into the
+	// opaque tag naming its Redis keys and prefixing its challenge ids.
+	FingerprintKey config.Secret `mapstructure:"fingerprint_key"`
+	// AllowedCountries lists ISO 3166 region codes (IN, US, ...) phones may
+	// belong to; empty allows none.
+	AllowedCountries []string `mapstructure:"allowed_countries"`
+	// Channels lists the channels offered: sms, whatsapp, voice, email.
+	Channels []string `mapstructure:"channels"`
+	// WebOTPHost is the origin host put on the SMS's last line
+	// ("@host #code") for WebOTP autofill.
+	WebOTPHost string `mapstructure:"webotp_host"`
+	// AndroidAppHash is the 11-character SMS Retriever hash; empty omits it.
+	AndroidAppHash string `mapstructure:"android_app_hash"`
+	// Templates maps "<channel>.<locale>" (sms.en, email.hi, ...) to a text
+	// with {code} and {minutes} placeholders; "<channel>.en" is the fallback.
+	Templates map[string]string `mapstructure:"templates"`
+	// EmailSubject is the subject of code emails.
+	EmailSubject string  `mapstructure:"email_subject"`
+	Limits       Limits  `mapstructure:"limits"`
+	Breaker      Breaker `mapstructure:"breaker"`
+	// TestNumbers maps a phone (E.164) or email to a fixed code and the date
+	// after which it stops working, for QA and app-store review. Nothing is
+	// sent to them.
+	TestNumbers map[string]TestNumber `mapstructure:"test_numbers"`
+	Identity    IdentityPolicy        `mapstructure:"identity"`
+	// Sandbox keeps sent messages readable at GET /v1/sandbox/messages; it is
+	// refused outside env development.
+	Sandbox bool `mapstructure:"sandbox"`
+}
+
+// TestNumber is a destination with a fixed code.
+type TestNumber struct {
+	Code string `mapstructure:"code"`
+	// Expires is a date (2006-01-02, UTC) after which the number is refused.
+	Expires string `mapstructure:"expires"`
+}
+
+// Limits caps sends and verifies. Each Rate is count per window; a zero
+// count disables that limit.
+type Limits struct {
+	SendsPerDestination Rate `mapstructure:"sends_per_destination"`
+	SendsPerIP          Rate `mapstructure:"sends_per_ip"`
+	SendsPerDevice      Rate `mapstructure:"sends_per_device"`
+	SendsPerCountry     Rate `mapstructure:"sends_per_country"`
+	SendsGlobal         Rate `mapstructure:"sends_global"`
+	VerifiesPerDest     Rate `mapstructure:"verifies_per_destination"`
+	VerifiesPerIP       Rate `mapstructure:"verifies_per_ip"`
+	// DailyBudget caps sends per country per UTC day; DailyBudgetByCountry
+	// overrides it for a country (keys are region codes, lower-cased by the
+	// loader).
+	DailyBudget          int            `mapstructure:"daily_budget"`
+	DailyBudgetByCountry map[string]int `mapstructure:"daily_budget_by_country"`
+}
+
+// Rate is count events per window.
+type Rate struct {
+	Count  int           `mapstructure:"count"`
+	Window time.Duration `mapstructure:"window"`
+}
+
+// Breaker configures the SMS pumping breaker: per country and per number
+// prefix, when at least MinSent codes were sent in Window and fewer than
+// MinRatio of them were verified, sending there pauses for Pause.
+type Breaker struct {
+	Window  time.Duration `mapstructure:"window"`
+	Buckets int           `mapstructure:"buckets"`
+	MinSent int           `mapstructure:"min_sent"`
+	// MinRatio is the verified/sent ratio below which the breaker trips.
+	MinRatio float64       `mapstructure:"min_ratio"`
+	Pause    time.Duration `mapstructure:"pause"`
+	// PrefixDigits is how many digits after the country code make a prefix.
+	PrefixDigits int `mapstructure:"prefix_digits"`
+}
+
+// IdentityPolicy configures how verified destinations become Magento customers.
+type IdentityPolicy struct {
+	// PhoneEmailTemplate builds the email of a customer who signs up with a
+	// phone only: {digits} is the E.164 number without '+', {random} 8
+	// random characters, so nobody can pre-register the address. Use a
+	// domain you own.
+	PhoneEmailTemplate string `mapstructure:"phone_email_template"`
+	FirstName          string `mapstructure:"first_name"`
+	LastName           string `mapstructure:"last_name"`
+	WebsiteID          int    `mapstructure:"website_id"`
+}
+
+// DefaultConfig returns the defaults: 6 digits, 5 minutes, 5 attempts,
+// Twilio Verify-like send limits.
+func DefaultConfig() Config {
+	return Config{
+		Digits:           6,
+		TTL:              5 * time.Minute,
+		MaxAttempts:      5,
+		ResendAfter:      60 * time.Second,
+		AllowedCountries: []string{"IN", "US", "GB", "AE", "SG"},
+		Channels:         []string{"sms", "whatsapp", "voice", "email"},
+		WebOTPHost:       "secure.shop.example",
+		Templates: map[string]string{
+			"sms.en":      "{code} is your login code. It expires in {minutes} min. Don't share it.",
+			"sms.hi":      "{code} आपका लॉगिन कोड है। किसी से साझा न करें।",
+			"whatsapp.en": "{code} is your login code. It expires in {minutes} minutes. Don't share it with anyone.",
+			"voice.en":    "Your login code is {code}. Again, your code is {code}.",
+			"email.en":    "Your login code is {code}.\n\nIt expires in {minutes} minutes. If you did not ask for it, ignore this email.",
+		},
+		EmailSubject: "Your login code",
+		Limits: Limits{
+			SendsPerDestination: Rate{5, 10 * time.Minute},
+			SendsPerIP:          Rate{20, time.Hour},
+			SendsPerDevice:      Rate{10, time.Hour},
+			SendsPerCountry:     Rate{2000, time.Minute},
+			SendsGlobal:         Rate{10000, time.Minute},
+			VerifiesPerDest:     Rate{15, 10 * time.Minute},
+			VerifiesPerIP:       Rate{60, 10 * time.Minute},
+			DailyBudget:         200000,
+		},
+		Breaker: Breaker{Window: 15 * time.Minute, Buckets: 15, MinSent: 200, MinRatio: 0.2, Pause: 30 * time.Minute, PrefixDigits: 3},
+		Identity: IdentityPolicy{
+			PhoneEmailTemplate: "{digits}.{random}@phone.shop.example",
+			FirstName:          "Shopper",
+			LastName:           "Customer",
+			WebsiteID:          1,
+		},
+	}
+}
+
+var keyIDPattern = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+
+// Validate reports every bad key.
+func (c Config) Validate() error {
+	var p config.Problems
+	if c.Digits < 6 || c.Digits > 10 {
+		p.Add("digits", "must be between 6 and 10, got %d", c.Digits)
+	}
+	if c.TTL < 30*time.Second || c.TTL > 10*time.Minute {
+		p.Add("ttl", "must be between 30s and 10m, got %s", c.TTL)
+	}
+	if c.MaxAttempts < 1 || c.MaxAttempts > 10 {
+		p.Add("max_attempts", "must be between 1 and 10, got %d", c.MaxAttempts)
+	}
+	if c.ResendAfter < 0 || c.ResendAfter > c.TTL {
+		p.Add("resend_after", "must be between 0 and ttl, got %s", c.ResendAfter)
+	}
+	if len(c.HashKeys) == 0 {
+		p.Add("hash_keys", "must hold at least one key id: secret pair (32 bytes or more)")
+	}
+	for id, k := range c.HashKeys {
+		if !keyIDPattern.MatchString(id) {
+			p.Add("hash_keys", "key id %q must match %s", id, keyIDPattern)
+		}
+		if len(k.Reveal()) < 32 {
+			p.Add("hash_keys", "key %q must be at least 32 bytes", id)
+		}
+	}
+	if _, ok := c.HashKeys[c.ActiveHashKey]; !ok {
+		p.Add("active_hash_key", "must name one of hash_keys, got %q", c.ActiveHashKey)
+	}
+	if len(c.FingerprintKey.Reveal()) < 32 {
+		p.Add("fingerprint_key", "must be at least 32 bytes")
+	}
+	for _, cc := range c.AllowedCountries {
+		if _, ok := phonenumbers.GetSupportedRegions()[strings.ToUpper(cc)]; !ok {
+			p.Add("allowed_countries", "%q is not a region code libphonenumber knows", cc)
+		}
+	}
+	if len(c.Channels) == 0 {
+		p.Add("channels", "must list at least one of sms, whatsapp, voice, email")
+	}
+	for _, ch := range c.Channels {
+		if !Channel(ch).valid() {
+			p.Add("channels", "%q is not sms, whatsapp, voice or email", ch)
+		}
+	}
+	if c.WebOTPHost == "" || strings.ContainsAny(c.WebOTPHost, " /#@:") {
+		p.Add("webotp_host", "must be the bare origin host of the login page, got %q", c.WebOTPHost)
+	}
+	if c.AndroidAppHash != "" && len(c.AndroidAppHash) != 11 {
+		p.Add("android_app_hash", "must be 11 characters, got %d", len(c.AndroidAppHash))
+	}
+	for _, ch := range c.Channels {
+		if _, ok := c.Templates[ch+".en"]; !ok {
+			p.Add("templates", "needs a %s.en fallback", ch)
+		}
+	}
+	tpl := NewTemplates(c)
+	for name, t := range c.Templates {
+		if !strings.Contains(t, "{code}") {
+			p.Add("templates", "%s must contain {code}", name)
+		}
+		ch, locale, _ := strings.Cut(name, ".")
+		if Channel(ch) == SMS {
+			body := tpl.Render(SMS, locale, strings.Repeat("9", c.Digits))
+			if len(body) > MaxSMSBytes {
+				p.Add("templates", "%s renders to %d bytes with the WebOTP and app hash lines; SMS Retriever allows %d", name, len(body), MaxSMSBytes)
+			}
+		}
+	}
+	p.Merge("limits", c.Limits.Validate())
+	p.Merge("breaker", c.Breaker.Validate())
+	for dest, tn := range c.TestNumbers {
+		if len(tn.Code) != c.Digits || strings.Trim(tn.Code, "0123456789") != "" {
+			p.Add("test_numbers", "%s: code must be %d digits", dest, c.Digits)
+		}
+		if _, err := time.Parse(time.DateOnly, tn.Expires); err != nil {
+			p.Add("test_numbers", "%s: expires must be a date such as 2027-01-31", dest)
+		}
+		if _, err := NormalizeTestDestination(dest); err != nil {
+			p.Add("test_numbers", "%s: %v", dest, err)
+		}
+	}
+	it := c.Identity.PhoneEmailTemplate
+	if !strings.Contains(it, "{digits}") || !strings.Contains(it, "{random}") {
+		p.Add("identity.phone_email_template", "must contain {digits} and {random}, got %q", it)
+	} else if _, err := mail.ParseAddress(strings.NewReplacer("{digits}", "919876543210", "{random}", "abcdefgh").Replace(it)); err != nil {
+		p.Add("identity.phone_email_template", "must give an email address: %v", err)
+	}
+	if c.Identity.FirstName == "" || c.Identity.LastName == "" {
+		p.Add("identity", "first_name and last_name must be set (Magento requires them)")
+	}
+	return p.Err()
+}
+
+// Validate reports bad limits.
+func (l Limits) Validate() error {
+	var p config.Problems
+	for name, r := range map[string]Rate{
+		"sends_per_destination": l.SendsPerDestination, "sends_per_ip": l.SendsPerIP,
+		"sends_per_device": l.SendsPerDevice, "sends_per_country": l.SendsPerCountry,
+		"sends_global": l.SendsGlobal, "verifies_per_destination": l.VerifiesPerDest,
+		"verifies_per_ip": l.VerifiesPerIP,
+	} {
+		if r.Count < 0 || (r.Count > 0 && r.Window < time.Second) {
+			p.Add(name, "count must be >= 0 and window at least 1s, got %d per %s", r.Count, r.Window)
+		}
+	}
+	if l.DailyBudget < 0 {
+		p.Add("daily_budget", "must not be negative")
+	}
+	return p.Err()
+}
+
+// Validate reports bad breaker settings.
+func (b Breaker) Validate() error {
+	var p config.Problems
+	if b.Window < time.Minute {
+		p.Add("window", "must be at least 1m, got %s", b.Window)
+	}
+	if b.Buckets < 1 || b.Buckets > 120 {
+		p.Add("buckets", "must be between 1 and 120, got %d", b.Buckets)
+	}
+	if b.MinRatio < 0 || b.MinRatio >= 1 {
+		p.Add("min_ratio", "must be in [0, 1), got %v", b.MinRatio)
+	}
+	if b.MinSent < 1 {
+		p.Add("min_sent", "must be at least 1")
+	}
+	if b.Pause <= 0 {
+		p.Add("pause", "must be positive")
+	}
+	if b.PrefixDigits < 0 || b.PrefixDigits > 6 {
+		p.Add("prefix_digits", "must be between 0 and 6")
+	}
+	return p.Err()
+}
+
+func (r Rate) String() string { return fmt.Sprintf("%d per %s", r.Count, r.Window) }

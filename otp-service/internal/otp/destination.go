@@ -1,0 +1,138 @@
+package otp
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"net/mail"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+
+	"github.com/magefleet/platform/internal/errs"
+	"github.com/magefleet/platform/internal/logging"
+)
+
+// Channel is how a code travels.
+type Channel string
+
+// Channels.
+const (
+	SMS      Channel = "sms"
+	WhatsApp Channel = "whatsapp"
+	Voice    Channel = "voice"
+	Email    Channel = "email"
+)
+
+func (c Channel) valid() bool { return c == SMS || c == WhatsApp || c == Voice || c == Email }
+
+// Kinds of destination.
+const (
+	KindPhone = "phone"
+	KindEmail = "email"
+)
+
+// Destination is a normalised phone (E.164) or email address.
+type Destination struct {
+	Kind    string
+	Value   string // +919876543210 or jane@example.com
+	Country string // region code of a phone (IN); "" for email
+	Prefix  string // country code and the first national digits, for the breaker
+}
+
+// Masked returns the destination fit for logs and the audit table.
+func (d Destination) Masked() string {
+	if d.Kind == KindEmail {
+		return logging.MaskEmail(d.Value)
+	}
+	return logging.MaskPhone(d.Value)
+}
+
+// Error codes for refused destinations (all 400).
+const (
+	CodeInvalidPhone       = "invalid_phone"
+	CodeCountryNotAllowed  = "country_not_allowed"
+	CodeNumberNotAllowed   = "number_not_allowed"
+	CodeInvalidEmail       = "invalid_email"
+	CodeChannelUnavailable = "channel_unavailable"
+)
+
+func badRequest(code, field, msg string) *errs.Error {
+	return &errs.Error{Code: code, Status: http.StatusBadRequest, Message: msg, Fields: map[string]string{field: msg}}
+}
+
+// ParsePhone normalises a phone number to E.164 with libphonenumber's rules
+// and refuses numbers outside the allow-list, invalid or unallocated numbers,
+// and premium-rate, shared-cost, UAN and other numbers that cannot receive
+// codes. Numbers must be given in international form (+ and country code).
+func ParsePhone(raw string, allowed []string, prefixDigits int) (Destination, error) {
+	raw = strings.TrimSpace(raw)
+	if !strings.HasPrefix(raw, "+") || len(raw) > 24 {
+		return Destination{}, badRequest(CodeInvalidPhone, "phone", "phone must be in international format, e.g. +919876543210")
+	}
+	num, err := phonenumbers.Parse(raw, "")
+	if err != nil {
+		return Destination{}, badRequest(CodeInvalidPhone, "phone", "phone is not a valid phone number")
+	}
+	if !phonenumbers.IsValidNumber(num) {
+		return Destination{}, badRequest(CodeInvalidPhone, "phone", "phone is not an allocated number in its country")
+	}
+	region := phonenumbers.GetRegionCodeForNumber(num)
+	if !slices.ContainsFunc(allowed, func(a string) bool { return strings.EqualFold(a, region) }) {
+		return Destination{}, badRequest(CodeCountryNotAllowed, "phone", "codes cannot be sent to numbers in "+region)
+	}
+	switch phonenumbers.GetNumberType(num) {
+	case phonenumbers.MOBILE, phonenumbers.FIXED_LINE_OR_MOBILE, phonenumbers.FIXED_LINE:
+	case phonenumbers.PREMIUM_RATE:
+		return Destination{}, badRequest(CodeNumberNotAllowed, "phone", "premium-rate numbers are refused")
+	default:
+		return Destination{}, badRequest(CodeNumberNotAllowed, "phone", "codes can only be sent to mobile or fixed-line numbers")
+	}
+	e164 := phonenumbers.Format(num, phonenumbers.E164)
+	ccDigits := len(strconv.Itoa(int(num.GetCountryCode())))
+	prefix := e164[:min(len(e164), 1+ccDigits+prefixDigits)]
+	return Destination{Kind: KindPhone, Value: e164, Country: region, Prefix: prefix}, nil
+}
+
+// isFixedLine reports whether a number is a fixed line, which takes voice
+// calls but not SMS or WhatsApp.
+func isFixedLine(d Destination) bool {
+	num, err := phonenumbers.Parse(d.Value, "")
+	return err == nil && phonenumbers.GetNumberType(num) == phonenumbers.FIXED_LINE
+}
+
+// ParseEmail normalises an email address (lower case, no display name).
+func ParseEmail(raw string) (Destination, error) {
+	raw = strings.TrimSpace(raw)
+	a, err := mail.ParseAddress(raw)
+	if err != nil || a.Address != raw || len(raw) > 254 || !strings.Contains(raw[strings.LastIndexByte(raw, '@'):], ".") {
+		return Destination{}, badRequest(CodeInvalidEmail, "email", "email is not a valid address such as jane@example.com")
+	}
+	return Destination{Kind: KindEmail, Value: strings.ToLower(raw)}, nil
+}
+
+// NormalizeTestDestination parses a test number's key without the
+// allow-list, so configuration can be checked.
+func NormalizeTestDestination(s string) (string, error) {
+	if strings.Contains(s, "@") {
+		d, err := ParseEmail(s)
+		return d.Value, err
+	}
+	num, err := phonenumbers.Parse(s, "")
+	if err != nil || !phonenumbers.IsValidNumber(num) {
+		return "", errs.E(errs.Invalid, "not a valid E.164 number or email")
+	}
+	return phonenumbers.Format(num, phonenumbers.E164), nil
+}
+
+// fingerprint is a keyed, non-reversible tag of a destination: 9 bytes of
+// HMAC-SHA256 in base64url (12 characters). Redis keys of one destination
+// share it as their Cluster hash tag, and challenge ids start with it.
+func fingerprint(key []byte, d Destination) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(d.Kind + ":" + d.Value))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:9])
+}

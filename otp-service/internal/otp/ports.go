@@ -1,0 +1,204 @@
+package otp
+
+import (
+	"context"
+	"time"
+)
+
+// Challenge is one code sent to one destination for one client. Only the
+// keyed hash of its code is kept.
+type Challenge struct {
+	ID        string
+	KeyID     string
+	MAC       []byte
+	Dest      Destination
+	Channel   Channel
+	ClientID  string
+	Locale    string
+	ExpiresAt time.Time
+	// Attempts counts verifies, including the one being made.
+	Attempts int
+}
+
+// Limit allows Count events per Window for one subject (an IP, a device, a
+// country...). Name identifies the limit in errors, keys and metrics.
+type Limit struct {
+	Name    string
+	Subject string
+	Count   int
+	Window  time.Duration
+}
+
+// Gate is what a start must pass: limits to count and breaker scopes
+// ("cc:IN", "px:+9198") that must not be paused.
+type Gate struct {
+	Limits  []Limit
+	Scopes  []string
+	Breaker Breaker
+	Now     time.Time
+}
+
+// GateResult reports the first limit exceeded (with how long to wait), a
+// paused scope, and scopes whose breaker tripped during this check.
+type GateResult struct {
+	Limited    *Limit
+	RetryAfter time.Duration
+	Paused     string
+	PausedFor  time.Duration
+	Tripped    []string
+}
+
+// AttemptStatus is the outcome of counting a verify attempt.
+type AttemptStatus int
+
+// Attempt outcomes.
+const (
+	AttemptOK      AttemptStatus = iota // counted; compare the code
+	AttemptMissing                      // unknown, expired, used or replaced by a resend
+	AttemptLocked                       // more than MaxAttempts: the challenge is now deleted
+	AttemptLimited                      // the destination's verify limit is exceeded
+)
+
+// Store keeps challenges, limits and breaker windows. It is implemented over
+// Redis by otpstore.Redis and shared by every instance.
+type Store interface {
+	// Gate counts one start against every limit and checks the breaker.
+	Gate(ctx context.Context, g Gate) (GateResult, error)
+	// SaveChallenge stores c, replacing (and so invalidating) any previous
+	// challenge of the same destination, and records a send for the
+	// breaker scopes.
+	SaveChallenge(ctx context.Context, c *Challenge, scopes []string, b Breaker, now time.Time) error
+	// DeleteChallenge removes c if it is still the destination's challenge.
+	DeleteChallenge(ctx context.Context, id string) error
+	// Attempt counts one verify against the ip limit, the destination's
+	// verify limit and the challenge's attempts, atomically and before any
+	// comparison, and returns the challenge. retryAfter is set when a limit
+	// is exceeded (ipLimited reports which one).
+	Attempt(ctx context.Context, id string, ip, dest Limit, maxAttempts int, now time.Time) (c *Challenge, st AttemptStatus, retryAfter time.Duration, err error)
+	// Consume deletes the challenge if it is still there; exactly one caller
+	// gets true. It records a verification for the breaker scopes.
+	Consume(ctx context.Context, c *Challenge, scopes []string, b Breaker, now time.Time) (bool, error)
+}
+
+// Message is what a Sender delivers.
+type Message struct {
+	To      string // E.164 or email
+	Channel Channel
+	Country string
+	Locale  string
+	Subject string // email only
+	Body    string
+	// Code is given to providers that build their own text (MSG91's DLT
+	// templates, Twilio Verify); others send Body.
+	Code string
+}
+
+// Sender delivers a message through one of its providers, failing over to
+// the next; it returns the name of the provider that accepted it.
+type Sender interface {
+	Send(ctx context.Context, m Message) (provider string, err error)
+}
+
+// Identity links a verified phone or email to a Magento customer.
+type Identity struct {
+	ID                int64
+	Kind              string
+	Value             string
+	MagentoCustomerID int64
+	MagentoEmail      string
+	CreatedAt         time.Time
+}
+
+// RefreshToken is the stored form of a refresh token: its SHA-256 hash, the
+// family (session) it belongs to and when it stops working.
+type RefreshToken struct {
+	Hash       []byte
+	FamilyID   string
+	IdentityID int64
+	IssuedAt   time.Time
+	ExpiresAt  time.Time
+	// FamilyExpiresAt bounds the whole session however often it rotates.
+	FamilyExpiresAt time.Time
+}
+
+// Identities stores identities and refresh tokens (MySQL).
+type Identities interface {
+	// FindIdentity returns the identity of a destination, or errs.NotFound.
+	FindIdentity(ctx context.Context, kind, value string) (*Identity, error)
+	// CreateIdentity inserts id and sets its ID; errs.Conflict when the
+	// destination is already linked.
+	CreateIdentity(ctx context.Context, id *Identity) error
+	// IssueRefresh stores a new family's first token.
+	IssueRefresh(ctx context.Context, t RefreshToken) error
+	// RotateRefresh marks the token with oldHash used and stores next in its
+	// family (setting next's FamilyID, IdentityID and FamilyExpiresAt),
+	// returning the identity. A token used before revokes its whole
+	// family and returns CodeRefreshReused; an unknown, expired or revoked
+	// one returns CodeInvalidRefresh.
+	RotateRefresh(ctx context.Context, oldHash []byte, next *RefreshToken, now time.Time) (*Identity, error)
+	// RevokeFamily revokes the family of the token with hash; it returns the
+	// identity id, or CodeInvalidRefresh for an unknown token.
+	RevokeFamily(ctx context.Context, hash []byte, reason string, now time.Time) (int64, error)
+}
+
+// Customers is the part of Magento the service needs.
+type Customers interface {
+	// FindByEmail returns the id of the customer with email, or errs.NotFound.
+	FindByEmail(ctx context.Context, email string) (int64, error)
+	// Create creates a customer that allows remote shopping assistance (so a
+	// token can be minted for them) and returns its id.
+	Create(ctx context.Context, email, firstName, lastName string) (int64, error)
+	// CustomerToken returns a customer token (cached until shortly before
+	// it expires).
+	CustomerToken(ctx context.Context, customerID int64, email string) (string, error)
+}
+
+// AccessClaims is what an access token says.
+type AccessClaims struct {
+	Subject    string   // the Magento customer id
+	IdentityID int64    // our identity
+	SessionID  string   // refresh token family
+	AMR        []string // authentication methods: otp, sms / email / ...
+}
+
+// Tokens signs access tokens and makes refresh tokens.
+type Tokens interface {
+	// Access returns a signed access token and its lifetime.
+	Access(c AccessClaims, now time.Time) (token string, ttl time.Duration, err error)
+	// NewRefresh returns an opaque refresh token and its SHA-256 hash.
+	NewRefresh() (token string, hash []byte, err error)
+	// HashRefresh returns the hash of a presented refresh token, or false if
+	// it does not have the right shape.
+	HashRefresh(token string) ([]byte, bool)
+}
+
+// Event is one line of the audit log.
+type Event struct {
+	At         time.Time
+	Type       string // start, verify, failure, lockout, refresh, reuse, revoke
+	Subject    string // masked phone or email
+	IdentityID int64
+	Channel    string
+	Country    string
+	IP         string
+	ClientID   string
+	RequestID  string
+	Detail     string
+}
+
+// Audit event types.
+const (
+	EventStart   = "start"
+	EventVerify  = "verify"
+	EventFailure = "failure"
+	EventLockout = "lockout"
+	EventRefresh = "refresh"
+	EventReuse   = "refresh_reuse"
+	EventRevoke  = "revoke"
+	EventBreaker = "breaker_trip"
+)
+
+// Auditor records events without blocking the request.
+type Auditor interface {
+	Record(e Event)
+}

@@ -1,0 +1,571 @@
+// Package otp is the one-time-code login: it normalises destinations,
+// enforces limits and the SMS pumping breaker, generates, sends and verifies
+// codes, links verified destinations to Magento customers and issues tokens.
+//
+// The Service depends on interfaces declared here (Store, Sender, Identities,
+// Customers, Tokens, Auditor) and implemented in otpstore, delivery,
+// magentolink and tokens. A Service is safe for concurrent use.
+package otp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/magefleet/platform/internal/errs"
+	"github.com/magefleet/platform/internal/logging"
+)
+
+// Error codes specific to code login.
+const (
+	CodeInvalidCode    = "invalid_code"          // 401: wrong code
+	CodeChallengeGone  = "challenge_gone"        // 410: expired, used, replaced or locked
+	CodeSendingPaused  = "sending_paused"        // 503: breaker open for the country or prefix
+	CodeInvalidRefresh = "invalid_refresh_token" // 401
+	CodeRefreshReused  = "refresh_token_reused"  // 401: the family is revoked
+	CodeDeliveryFailed = "delivery_failed"       // 503: every provider failed
+)
+
+// Deps are a Service's collaborators.
+type Deps struct {
+	Store      Store
+	Sender     Sender
+	Identities Identities
+	Customers  Customers
+	Tokens     Tokens
+	Audit      Auditor
+	Log        *zap.Logger
+	Registry   prometheus.Registerer
+	Now        func() time.Time
+	// Rand is the randomness of codes and ids; crypto/rand.Reader when nil.
+	Rand io.Reader
+	// RefreshTTL is a refresh token's lifetime; SessionMaxAge bounds a
+	// family.
+	RefreshTTL    time.Duration
+	SessionMaxAge time.Duration
+}
+
+// Service runs code logins. Build it with New.
+type Service struct {
+	cfg       Config
+	d         Deps
+	keys      *Keyring
+	fpKey     []byte
+	templates *Templates
+	tests     map[string]testNumber
+	m         *metrics
+}
+
+type testNumber struct {
+	code    string
+	expires time.Time
+}
+
+// New returns a Service for cfg.
+func New(cfg Config, d Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	keys := map[string][]byte{}
+	for id, k := range cfg.HashKeys {
+		keys[id] = []byte(k.Reveal())
+	}
+	kr, err := NewKeyring(keys, cfg.ActiveHashKey)
+	if err != nil {
+		return nil, err
+	}
+	if d.Rand == nil {
+		d.Rand = rand.Reader
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.RefreshTTL == 0 {
+		d.RefreshTTL = 30 * 24 * time.Hour
+	}
+	if d.SessionMaxAge == 0 {
+		d.SessionMaxAge = 90 * 24 * time.Hour
+	}
+	s := &Service{cfg: cfg, d: d, keys: kr, fpKey: []byte(cfg.FingerprintKey.Reveal()), templates: NewTemplates(cfg), tests: map[string]testNumber{}}
+	for dest, tn := range cfg.TestNumbers {
+		norm, _ := NormalizeTestDestination(dest)
+		exp, _ := time.Parse(time.DateOnly, tn.Expires)
+		s.tests[norm] = testNumber{code: tn.Code, expires: exp.Add(24 * time.Hour)}
+	}
+	s.m, err = newMetrics(d.Registry)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Meta describes the caller of a request.
+type Meta struct {
+	IP        string
+	RequestID string
+}
+
+// StartRequest asks for a code.
+type StartRequest struct {
+	Phone    string
+	Email    string
+	Channel  Channel
+	Locale   string
+	ClientID string
+}
+
+// StartResult is the answer to a start; it is the same whether or not the
+// destination has an account.
+type StartResult struct {
+	ChallengeID string
+	Channel     Channel
+	ExpiresIn   time.Duration
+	ResendAfter time.Duration
+}
+
+// Start validates the destination, passes the limits and the breaker,
+// stores a new challenge (invalidating the destination's previous one) and
+// sends its code. It reads no identity and calls no Magento, so its answer
+// cannot tell whether an account exists. Errors: CodeInvalidPhone,
+// CodeCountryNotAllowed, CodeNumberNotAllowed, CodeInvalidEmail,
+// CodeChannelUnavailable (400); errs.RateLimited (429 with RetryAfter);
+// CodeSendingPaused, CodeDeliveryFailed (503).
+func (s *Service) Start(ctx context.Context, req StartRequest, meta Meta) (*StartResult, error) {
+	dest, ch, err := s.destination(req)
+	if err != nil {
+		return nil, err
+	}
+	now := s.d.Now()
+	fp := fingerprint(s.fpKey, dest)
+	scopes := s.scopes(dest)
+	gate := Gate{Now: now, Breaker: s.cfg.Breaker, Scopes: scopes, Limits: s.startLimits(dest, fp, req.ClientID, meta.IP, now)}
+	res, err := s.d.Store.Gate(ctx, gate)
+	if err != nil {
+		return nil, err
+	}
+	for _, scope := range res.Tripped {
+		s.m.breakerTrips.WithLabelValues(scopeKind(scope)).Inc()
+		s.log(ctx).Error("ALERT sms pumping breaker tripped: sending paused",
+			zap.String("scope", maskScope(scope)), zap.Duration("pause", s.cfg.Breaker.Pause),
+			zap.Int("min_sent", s.cfg.Breaker.MinSent), zap.Float64("min_ratio", s.cfg.Breaker.MinRatio))
+		s.audit(Event{At: now, Type: EventBreaker, Subject: maskScope(scope), Country: dest.Country, IP: meta.IP, RequestID: meta.RequestID})
+	}
+	if res.Limited != nil {
+		s.m.limited.WithLabelValues("start", res.Limited.Name).Inc()
+		return nil, &errs.Error{Code: errs.RateLimited, RetryAfter: res.RetryAfter,
+			Message: limitMessage(res.Limited.Name, res.RetryAfter)}
+	}
+	if res.Paused != "" {
+		s.m.sends.WithLabelValues(string(ch), "", dest.Country, "paused").Inc()
+		return nil, &errs.Error{Code: CodeSendingPaused, Status: http.StatusServiceUnavailable, RetryAfter: res.PausedFor,
+			Message: "Codes cannot be sent to this destination right now. Try another channel, such as email, or try again later."}
+	}
+
+	code, provider := "", ""
+	if tn, ok := s.tests[dest.Value]; ok && now.Before(tn.expires) {
+		code, provider = tn.code, "test_number"
+	} else if code, err = NewCode(s.d.Rand, s.cfg.Digits); err != nil {
+		return nil, err
+	}
+	id, err := newChallengeID(s.d.Rand, fp)
+	if err != nil {
+		return nil, err
+	}
+	kid, mac := s.keys.Sum(id, code)
+	c := &Challenge{ID: id, KeyID: kid, MAC: mac, Dest: dest, Channel: ch, ClientID: req.ClientID,
+		Locale: req.Locale, ExpiresAt: now.Add(s.cfg.TTL)}
+	if err := s.d.Store.SaveChallenge(ctx, c, scopes, s.cfg.Breaker, now); err != nil {
+		return nil, err
+	}
+	if provider == "" {
+		msg := Message{To: dest.Value, Channel: ch, Country: dest.Country, Locale: req.Locale, Code: code,
+			Body: s.templates.Render(ch, req.Locale, code)}
+		if ch == Email {
+			msg.Subject = s.templates.Subject()
+		}
+		provider, err = s.d.Sender.Send(ctx, msg)
+		if err != nil {
+			s.m.sends.WithLabelValues(string(ch), "", dest.Country, "failed").Inc()
+			_ = s.d.Store.DeleteChallenge(context.WithoutCancel(ctx), id)
+			s.log(ctx).Warn("code delivery failed", zap.String("to", dest.Masked()), zap.String("channel", string(ch)), zap.Error(err))
+			return nil, &errs.Error{Code: CodeDeliveryFailed, Status: http.StatusServiceUnavailable, RetryAfter: 30 * time.Second,
+				Message: "The code could not be sent. Try again shortly or choose another channel.", Err: err}
+		}
+	}
+	s.m.sends.WithLabelValues(string(ch), provider, dest.Country, "sent").Inc()
+	s.audit(Event{At: now, Type: EventStart, Subject: dest.Masked(), Channel: string(ch), Country: dest.Country,
+		IP: meta.IP, ClientID: req.ClientID, RequestID: meta.RequestID, Detail: "provider=" + provider})
+	return &StartResult{ChallengeID: id, Channel: ch, ExpiresIn: s.cfg.TTL, ResendAfter: s.cfg.ResendAfter}, nil
+}
+
+func (s *Service) destination(req StartRequest) (Destination, Channel, error) {
+	var (
+		dest Destination
+		err  error
+	)
+	ch := req.Channel
+	switch {
+	case req.Phone != "" && req.Email != "":
+		return dest, "", errs.E(errs.Invalid, "Give either phone or email, not both.")
+	case req.Phone != "":
+		if dest, err = ParsePhone(req.Phone, s.cfg.AllowedCountries, s.cfg.Breaker.PrefixDigits); err != nil {
+			return dest, "", err
+		}
+		if ch == "" {
+			ch = SMS
+		}
+		if ch == Email {
+			return dest, "", badRequest(CodeChannelUnavailable, "channel", "channel email needs an email address")
+		}
+		if ch != Voice && isFixedLine(dest) {
+			return dest, "", badRequest(CodeChannelUnavailable, "channel", "this number is a fixed line: use channel voice")
+		}
+	case req.Email != "":
+		if dest, err = ParseEmail(req.Email); err != nil {
+			return dest, "", err
+		}
+		if ch == "" {
+			ch = Email
+		}
+		if ch != Email {
+			return dest, "", badRequest(CodeChannelUnavailable, "channel", "an email address takes channel email")
+		}
+	default:
+		return dest, "", errs.E(errs.Invalid, "Give a phone (international format, e.g. +919876543210) or an email.")
+	}
+	if !slices.Contains(s.cfg.Channels, string(ch)) {
+		return dest, "", badRequest(CodeChannelUnavailable, "channel", "channel "+string(ch)+" is not offered")
+	}
+	return dest, ch, nil
+}
+
+// scopes returns the breaker scopes of a destination: its country and its
+// number prefix. Email has none.
+func (s *Service) scopes(d Destination) []string {
+	if d.Kind != KindPhone {
+		return nil
+	}
+	return []string{"cc:" + d.Country, "px:" + d.Prefix}
+}
+
+func (s *Service) startLimits(d Destination, fp, clientID, ip string, now time.Time) []Limit {
+	l := s.cfg.Limits
+	out := make([]Limit, 0, 8)
+	add := func(name, subject string, r Rate) {
+		if r.Count > 0 && subject != "" {
+			out = append(out, Limit{Name: name, Subject: subject, Count: r.Count, Window: r.Window})
+		}
+	}
+	if s.cfg.ResendAfter > 0 {
+		add("resend", fp, Rate{1, s.cfg.ResendAfter})
+	}
+	add("sends_per_destination", fp, l.SendsPerDestination)
+	add("sends_per_ip", ip, l.SendsPerIP)
+	add("sends_per_device", clientID, l.SendsPerDevice)
+	country := d.Country
+	if d.Kind == KindEmail {
+		country = "email"
+	}
+	add("sends_per_country", country, l.SendsPerCountry)
+	add("sends_global", "all", l.SendsGlobal)
+	budget := l.DailyBudget
+	if b, ok := l.DailyBudgetByCountry[strings.ToLower(country)]; ok {
+		budget = b
+	}
+	day := now.UTC().Truncate(24 * time.Hour)
+	add("daily_budget", country+":"+day.Format("20060102"), Rate{budget, day.Add(24 * time.Hour).Sub(now)})
+	return out
+}
+
+func limitMessage(name string, wait time.Duration) string {
+	secs := strconv.Itoa(int((wait + time.Second - 1) / time.Second))
+	if name == "resend" {
+		return "A code was sent recently. You can ask for a new one in " + secs + " s."
+	}
+	return "Too many requests. Try again in " + secs + " s."
+}
+
+// VerifyRequest submits a code.
+type VerifyRequest struct {
+	ChallengeID string
+	Code        string
+	ClientID    string
+}
+
+// Session is what a successful verify or refresh returns.
+type Session struct {
+	AccessToken          string
+	ExpiresIn            time.Duration
+	RefreshToken         string
+	Identity             *Identity
+	MagentoCustomerToken string
+	NewCustomer          bool
+}
+
+// Verify counts the attempt (before any comparison, atomically, in the
+// store), compares the code in constant time, consumes the challenge once,
+// finds or creates the identity and its Magento customer and issues tokens.
+// Errors: errs.RateLimited (429); CodeInvalidCode (401) for a wrong code;
+// CodeChallengeGone (410) for an unknown, expired, used, replaced or locked
+// challenge; errs.Unavailable when Magento cannot create the customer.
+func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Session, error) {
+	if !ValidChallengeID(req.ChallengeID) {
+		return nil, s.gone()
+	}
+	now := s.d.Now()
+	l := s.cfg.Limits
+	ipLimit := Limit{Name: "verifies_per_ip", Subject: meta.IP, Count: l.VerifiesPerIP.Count, Window: l.VerifiesPerIP.Window}
+	destLimit := Limit{Name: "verifies_per_destination", Subject: ChallengeTag(req.ChallengeID), Count: l.VerifiesPerDest.Count, Window: l.VerifiesPerDest.Window}
+	c, st, wait, err := s.d.Store.Attempt(ctx, req.ChallengeID, ipLimit, destLimit, s.cfg.MaxAttempts, now)
+	if err != nil {
+		return nil, err
+	}
+	switch st {
+	case AttemptLimited:
+		s.m.verifies.WithLabelValues("", "", "rate_limited").Inc()
+		return nil, &errs.Error{Code: errs.RateLimited, RetryAfter: wait, Message: limitMessage("verify", wait)}
+	case AttemptMissing:
+		s.m.verifies.WithLabelValues("", "", "gone").Inc()
+		return nil, s.gone()
+	case AttemptLocked:
+		s.m.verifies.WithLabelValues(string(c.Channel), c.Dest.Country, "locked").Inc()
+		s.audit(Event{At: now, Type: EventLockout, Subject: c.Dest.Masked(), Channel: string(c.Channel), Country: c.Dest.Country,
+			IP: meta.IP, ClientID: c.ClientID, RequestID: meta.RequestID, Detail: "attempts exhausted"})
+		return nil, s.gone()
+	}
+	if !now.Before(c.ExpiresAt) {
+		_ = s.d.Store.DeleteChallenge(ctx, c.ID)
+		s.m.verifies.WithLabelValues(string(c.Channel), c.Dest.Country, "expired").Inc()
+		return nil, s.gone()
+	}
+	// Both comparisons always run, so timing does not reveal which failed.
+	codeOK := s.keys.Equal(c.KeyID, c.MAC, c.ID, req.Code)
+	clientOK := c.ClientID == "" || c.ClientID == req.ClientID
+	if !codeOK || !clientOK {
+		left := s.cfg.MaxAttempts - c.Attempts
+		s.m.verifies.WithLabelValues(string(c.Channel), c.Dest.Country, "invalid_code").Inc()
+		typ := EventFailure
+		if left <= 0 {
+			typ = EventLockout
+			_ = s.d.Store.DeleteChallenge(ctx, c.ID)
+		}
+		s.audit(Event{At: now, Type: typ, Subject: c.Dest.Masked(), Channel: string(c.Channel), Country: c.Dest.Country,
+			IP: meta.IP, ClientID: c.ClientID, RequestID: meta.RequestID, Detail: "attempt " + strconv.Itoa(c.Attempts)})
+		msg := "The code is not correct. " + strconv.Itoa(left) + " attempts left."
+		if left <= 0 {
+			msg = "The code is not correct and no attempts are left. Ask for a new code."
+		}
+		return nil, &errs.Error{Code: CodeInvalidCode, Status: http.StatusUnauthorized, Message: msg}
+	}
+	won, err := s.d.Store.Consume(ctx, c, s.scopes(c.Dest), s.cfg.Breaker, now)
+	if err != nil {
+		return nil, err
+	}
+	if !won {
+		s.m.verifies.WithLabelValues(string(c.Channel), c.Dest.Country, "gone").Inc()
+		return nil, s.gone()
+	}
+	s.m.verifies.WithLabelValues(string(c.Channel), c.Dest.Country, "success").Inc()
+
+	id, created, err := s.identity(ctx, c.Dest, now)
+	if err != nil {
+		return nil, err
+	}
+	kind := "returning"
+	if created {
+		kind = "new"
+	}
+	s.m.logins.WithLabelValues(string(c.Channel), c.Dest.Country, kind).Inc()
+	sess, err := s.newSession(ctx, id, []string{"otp", string(c.Channel)}, now)
+	if err != nil {
+		return nil, err
+	}
+	sess.NewCustomer = created
+	s.audit(Event{At: now, Type: EventVerify, Subject: c.Dest.Masked(), IdentityID: id.ID, Channel: string(c.Channel),
+		Country: c.Dest.Country, IP: meta.IP, ClientID: c.ClientID, RequestID: meta.RequestID, Detail: kind})
+	return sess, nil
+}
+
+func (s *Service) gone() error {
+	return &errs.Error{Code: CodeChallengeGone, Status: http.StatusGone,
+		Message: "This code has expired, was already used or was replaced. Ask for a new code."}
+}
+
+// identity finds the destination's identity or creates it with its Magento
+// customer. A phone is never matched to an existing customer (not even by an
+// address phone): it gets a new customer with a placeholder email. An email
+// proved by code may claim the existing customer with that email.
+func (s *Service) identity(ctx context.Context, d Destination, now time.Time) (*Identity, bool, error) {
+	id, err := s.d.Identities.FindIdentity(ctx, d.Kind, d.Value)
+	if err == nil {
+		return id, false, nil
+	}
+	if !errs.Is(err, errs.NotFound) {
+		return nil, false, err
+	}
+	id = &Identity{Kind: d.Kind, Value: d.Value, CreatedAt: now}
+	if d.Kind == KindEmail {
+		id.MagentoEmail = d.Value
+		id.MagentoCustomerID, err = s.d.Customers.FindByEmail(ctx, d.Value)
+		if errs.Is(err, errs.NotFound) {
+			id.MagentoCustomerID, err = s.d.Customers.Create(ctx, d.Value, s.cfg.Identity.FirstName, s.cfg.Identity.LastName)
+		}
+	} else {
+		id.MagentoEmail, err = s.placeholderEmail(d)
+		if err == nil {
+			id.MagentoCustomerID, err = s.d.Customers.Create(ctx, id.MagentoEmail, s.cfg.Identity.FirstName, s.cfg.Identity.LastName)
+		}
+	}
+	if err != nil {
+		return nil, false, errs.Wrap(errs.Unavailable, err, "Your code was accepted but the account could not be set up. Ask for a new code and try again shortly.")
+	}
+	err = s.d.Identities.CreateIdentity(ctx, id)
+	if errs.Is(err, errs.Conflict) {
+		// A concurrent first login linked the destination first.
+		existing, ferr := s.d.Identities.FindIdentity(ctx, d.Kind, d.Value)
+		if ferr != nil {
+			return nil, false, ferr
+		}
+		s.log(ctx).Warn("concurrent first login: Magento customer left unlinked", zap.Int64("magento_customer_id", id.MagentoCustomerID))
+		return existing, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return id, true, nil
+}
+
+func (s *Service) placeholderEmail(d Destination) (string, error) {
+	var b [6]byte
+	if _, err := io.ReadFull(s.d.Rand, b[:]); err != nil {
+		return "", err
+	}
+	random := strings.ToLower(base64.RawURLEncoding.EncodeToString(b[:]))
+	random = strings.NewReplacer("-", "x", "_", "y").Replace(random)
+	return strings.NewReplacer("{digits}", strings.TrimPrefix(d.Value, "+"), "{random}", random).Replace(s.cfg.Identity.PhoneEmailTemplate), nil
+}
+
+func (s *Service) newSession(ctx context.Context, id *Identity, amr []string, now time.Time) (*Session, error) {
+	family, err := randomID(s.d.Rand)
+	if err != nil {
+		return nil, err
+	}
+	rt, hash, err := s.d.Tokens.NewRefresh()
+	if err != nil {
+		return nil, err
+	}
+	t := RefreshToken{Hash: hash, FamilyID: family, IdentityID: id.ID, IssuedAt: now,
+		ExpiresAt: now.Add(s.d.RefreshTTL), FamilyExpiresAt: now.Add(s.d.SessionMaxAge)}
+	if err := s.d.Identities.IssueRefresh(ctx, t); err != nil {
+		return nil, err
+	}
+	return s.finish(ctx, id, family, rt, amr, now)
+}
+
+func (s *Service) finish(ctx context.Context, id *Identity, family, refresh string, amr []string, now time.Time) (*Session, error) {
+	at, ttl, err := s.d.Tokens.Access(AccessClaims{Subject: strconv.FormatInt(id.MagentoCustomerID, 10), IdentityID: id.ID, SessionID: family, AMR: amr}, now)
+	if err != nil {
+		return nil, err
+	}
+	sess := &Session{AccessToken: at, ExpiresIn: ttl, RefreshToken: refresh, Identity: id}
+	// The Magento token is a convenience: our tokens are valid without it,
+	// so a Magento outage leaves it out instead of failing the login.
+	sess.MagentoCustomerToken, err = s.d.Customers.CustomerToken(ctx, id.MagentoCustomerID, id.MagentoEmail)
+	if err != nil {
+		s.log(ctx).Warn("magento customer token unavailable", zap.Int64("magento_customer_id", id.MagentoCustomerID), zap.Error(err))
+	}
+	return sess, nil
+}
+
+// Refresh rotates a refresh token: the presented one is spent and a new pair
+// is returned. Presenting a spent token again revokes its whole family.
+// Errors: CodeInvalidRefresh, CodeRefreshReused (401).
+func (s *Service) Refresh(ctx context.Context, token string, meta Meta) (*Session, error) {
+	now := s.d.Now()
+	hash, ok := s.d.Tokens.HashRefresh(token)
+	if !ok {
+		return nil, invalidRefresh()
+	}
+	rt, nextHash, err := s.d.Tokens.NewRefresh()
+	if err != nil {
+		return nil, err
+	}
+	next := RefreshToken{Hash: nextHash, IssuedAt: now, ExpiresAt: now.Add(s.d.RefreshTTL)}
+	id, err := s.d.Identities.RotateRefresh(ctx, hash, &next, now)
+	if errs.Is(err, CodeRefreshReused) {
+		s.audit(Event{At: now, Type: EventReuse, Subject: logging.Fingerprint(token), IP: meta.IP, RequestID: meta.RequestID,
+			Detail: "refresh token reused: family revoked"})
+		s.log(ctx).Warn("refresh token reuse: family revoked", zap.String("token", logging.Fingerprint(token)))
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.audit(Event{At: now, Type: EventRefresh, Subject: maskIdentity(id), IdentityID: id.ID, IP: meta.IP, RequestID: meta.RequestID})
+	return s.finish(ctx, id, next.FamilyID, rt, []string{"otp", "refresh"}, now)
+}
+
+// Logout revokes the session (refresh token family) of token. Access tokens
+// already issued stay valid until they expire (at most their short TTL).
+func (s *Service) Logout(ctx context.Context, token string, meta Meta) error {
+	now := s.d.Now()
+	hash, ok := s.d.Tokens.HashRefresh(token)
+	if !ok {
+		return invalidRefresh()
+	}
+	idn, err := s.d.Identities.RevokeFamily(ctx, hash, "logout", now)
+	if err != nil {
+		return err
+	}
+	s.audit(Event{At: now, Type: EventRevoke, Subject: logging.Fingerprint(token), IdentityID: idn, IP: meta.IP, RequestID: meta.RequestID, Detail: "logout"})
+	return nil
+}
+
+func invalidRefresh() error {
+	return &errs.Error{Code: CodeInvalidRefresh, Status: http.StatusUnauthorized, Message: "The refresh token is not valid. Log in again."}
+}
+
+func maskIdentity(id *Identity) string {
+	if id.Kind == KindEmail {
+		return logging.MaskEmail(id.Value)
+	}
+	return logging.MaskPhone(id.Value)
+}
+
+func randomID(r io.Reader) (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", fmt.Errorf("random id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+func (s *Service) audit(e Event) {
+	if s.d.Audit != nil {
+		s.d.Audit.Record(e)
+	}
+}
+
+func (s *Service) log(ctx context.Context) *zap.Logger { return logging.From(ctx, s.d.Log) }
+
+// SandboxEnabled reports whether the sandbox message endpoint is served.
+func (s *Service) SandboxEnabled() bool { return s.cfg.Sandbox }
+
+func scopeKind(scope string) string {
+	k, _, _ := strings.Cut(scope, ":")
+	return k
+}
+
+// maskScope keeps a breaker scope readable without a full number: scopes are
+// a country or a short prefix, never a whole number.
+func maskScope(scope string) string { return scope }

@@ -1,0 +1,169 @@
+package otpstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/magefleet/platform/internal/database"
+	"github.com/magefleet/platform/internal/errs"
+	"github.com/magefleet/platform/otp-service/internal/otp"
+)
+
+// MySQL is otp.Identities over MySQL with prepared statements for the hot
+// path. Build it with NewMySQL; it is safe for concurrent use.
+type MySQL struct {
+	db           *sql.DB
+	findIdentity *sql.Stmt
+	insertToken  *sql.Stmt
+}
+
+var _ otp.Identities = (*MySQL)(nil)
+
+// NewMySQL prepares the hot statements on db.
+func NewMySQL(ctx context.Context, db *sql.DB) (*MySQL, error) {
+	m := &MySQL{db: db}
+	var err error
+	if m.findIdentity, err = db.PrepareContext(ctx, `SELECT id, magento_customer_id, magento_email, created_at
+		FROM otp_identities WHERE kind = ? AND value = ?`); err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	if m.insertToken, err = db.PrepareContext(ctx, `INSERT INTO otp_refresh_tokens
+		(token_hash, family_id, identity_id, issued_at, expires_at, family_expires_at) VALUES (?, ?, ?, ?, ?, ?)`); err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	return m, nil
+}
+
+// Close releases the prepared statements.
+func (m *MySQL) Close() {
+	m.findIdentity.Close()
+	m.insertToken.Close()
+}
+
+// FindIdentity implements otp.Identities.
+func (m *MySQL) FindIdentity(ctx context.Context, kind, value string) (*otp.Identity, error) {
+	id := &otp.Identity{Kind: kind, Value: value}
+	err := m.findIdentity.QueryRowContext(ctx, kind, value).Scan(&id.ID, &id.MagentoCustomerID, &id.MagentoEmail, &id.CreatedAt)
+	if err != nil {
+		return nil, database.NotFound(err, "no identity")
+	}
+	return id, nil
+}
+
+// CreateIdentity implements otp.Identities.
+func (m *MySQL) CreateIdentity(ctx context.Context, id *otp.Identity) error {
+	res, err := m.db.ExecContext(ctx, `INSERT INTO otp_identities (kind, value, magento_customer_id, magento_email, created_at)
+		VALUES (?, ?, ?, ?, ?)`, id.Kind, id.Value, id.MagentoCustomerID, id.MagentoEmail, id.CreatedAt.UTC())
+	if database.IsDuplicate(err) {
+		return errs.Wrap(errs.Conflict, err, "destination already linked")
+	}
+	if err != nil {
+		return fmt.Errorf("insert identity: %w", err)
+	}
+	n, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("insert identity: %w", err)
+	}
+	id.ID = n
+	return nil
+}
+
+// IssueRefresh implements otp.Identities: one round trip.
+func (m *MySQL) IssueRefresh(ctx context.Context, t otp.RefreshToken) error {
+	_, err := m.insertToken.ExecContext(ctx, t.Hash, t.FamilyID, t.IdentityID, t.IssuedAt.UTC(), t.ExpiresAt.UTC(), t.FamilyExpiresAt.UTC())
+	if err != nil {
+		return fmt.Errorf("insert refresh token: %w", err)
+	}
+	return nil
+}
+
+func invalidRefresh(msg string) error {
+	return &errs.Error{Code: otp.CodeInvalidRefresh, Status: http.StatusUnauthorized, Message: msg}
+}
+
+var errReused = &errs.Error{Code: otp.CodeRefreshReused, Status: http.StatusUnauthorized,
+	Message: "This refresh token was already used, so the session has been ended for safety. Log in again."}
+
+// RotateRefresh implements otp.Identities. The presented token's row is
+// locked, so of two concurrent rotations one wins and the other is treated
+// as reuse.
+func (m *MySQL) RotateRefresh(ctx context.Context, oldHash []byte, next *otp.RefreshToken, now time.Time) (*otp.Identity, error) {
+	var (
+		id     otp.Identity
+		reused bool
+	)
+	err := database.Transact(ctx, m.db, func(tx *sql.Tx) error {
+		var (
+			exp, famExp   time.Time
+			used, revoked sql.NullTime
+		)
+		err := tx.QueryRowContext(ctx, `SELECT t.family_id, t.expires_at, t.family_expires_at, t.used_at, t.revoked_at,
+				i.id, i.kind, i.value, i.magento_customer_id, i.magento_email, i.created_at
+			FROM otp_refresh_tokens t JOIN otp_identities i ON i.id = t.identity_id
+			WHERE t.token_hash = ? FOR UPDATE`, oldHash).Scan(&next.FamilyID, &exp, &famExp, &used, &revoked,
+			&id.ID, &id.Kind, &id.Value, &id.MagentoCustomerID, &id.MagentoEmail, &id.CreatedAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			return invalidRefresh("The refresh token is not valid. Log in again.")
+		}
+		if err != nil {
+			return fmt.Errorf("select refresh token: %w", err)
+		}
+		switch {
+		case revoked.Valid:
+			return invalidRefresh("This session has ended. Log in again.")
+		case used.Valid:
+			reused = true
+			_, err := tx.ExecContext(ctx, `UPDATE otp_refresh_tokens SET revoked_at = ?, revoke_reason = 'reuse'
+				WHERE family_id = ? AND revoked_at IS NULL`, now.UTC(), next.FamilyID)
+			return err
+		case !now.Before(exp) || !now.Before(famExp):
+			return invalidRefresh("The refresh token has expired. Log in again.")
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE otp_refresh_tokens SET used_at = ? WHERE token_hash = ?`, now.UTC(), oldHash); err != nil {
+			return fmt.Errorf("spend refresh token: %w", err)
+		}
+		next.IdentityID = id.ID
+		next.FamilyExpiresAt = famExp
+		if next.ExpiresAt.After(famExp) {
+			next.ExpiresAt = famExp
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO otp_refresh_tokens
+			(token_hash, family_id, identity_id, issued_at, expires_at, family_expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			next.Hash, next.FamilyID, next.IdentityID, next.IssuedAt.UTC(), next.ExpiresAt.UTC(), next.FamilyExpiresAt.UTC())
+		if err != nil {
+			return fmt.Errorf("insert refresh token: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if reused {
+		return nil, errReused
+	}
+	return &id, nil
+}
+
+// RevokeFamily implements otp.Identities.
+func (m *MySQL) RevokeFamily(ctx context.Context, hash []byte, reason string, now time.Time) (int64, error) {
+	var (
+		family string
+		idn    int64
+	)
+	err := m.db.QueryRowContext(ctx, `SELECT family_id, identity_id FROM otp_refresh_tokens WHERE token_hash = ?`, hash).Scan(&family, &idn)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, invalidRefresh("The refresh token is not valid.")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("select refresh token: %w", err)
+	}
+	if _, err := m.db.ExecContext(ctx, `UPDATE otp_refresh_tokens SET revoked_at = ?, revoke_reason = ?
+		WHERE family_id = ? AND revoked_at IS NULL`, now.UTC(), reason, family); err != nil {
+		return 0, fmt.Errorf("revoke family: %w", err)
+	}
+	return idn, nil
+}
