@@ -232,3 +232,52 @@ func TestDialFailureOnWriteIsUnavailable(t *testing.T) {
 		t.Errorf("CreateGuestCart against a closed port = %v; want unavailable (never sent)", err)
 	}
 }
+
+func TestPlaceOrderAcceptsQuotedOrderID(t *testing.T) {
+	// Magento's place-order routes answer the order id as "42" on some
+	// versions although the schema says integer; the client takes both.
+	for _, body := range []string{`"42"`, `42`} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(body)) }))
+		c := mustClient(t, srv.URL, nil)
+		id, err := c.PlaceOrder(context.Background(), magento.GuestCart("x"), magento.PlaceOrderRequest{Email: "a@b.c", PaymentMethod: magento.Payment{Method: "checkmo"}})
+		srv.Close()
+		if err != nil || id != 42 {
+			t.Errorf("PlaceOrder with answer %s = %d, %v; want 42", body, id, err)
+		}
+	}
+}
+
+func TestConcurrentPlacementOnOneCart(t *testing.T) {
+	e := newEnv(t, magentosandbox.Options{}, nil)
+	ctx := context.Background()
+	c := e.client
+	masked, _ := c.CreateGuestCart(ctx)
+	ref := magento.GuestCart(masked)
+	if _, err := c.AddItem(ctx, ref, "24-MB01", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetShippingInformation(ctx, ref, magento.ShippingInformation{ShippingAddress: californiaAddress(), ShippingCarrierCode: "flatrate", ShippingMethodCode: "flatrate"}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var placed, gone atomic.Int32
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.PlaceOrder(ctx, ref, magento.PlaceOrderRequest{Email: "ada@example.com", PaymentMethod: magento.Payment{Method: "checkmo"}})
+			switch {
+			case err == nil:
+				placed.Add(1)
+			case errs.Is(err, errs.NotFound):
+				gone.Add(1)
+			default:
+				t.Errorf("PlaceOrder = %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if placed.Load() != 1 || gone.Load() != 7 || len(e.sb.Orders()) != 1 {
+		t.Errorf("placed %d, not found %d, orders %d; want 1, 7, 1", placed.Load(), gone.Load(), len(e.sb.Orders()))
+	}
+}
