@@ -115,6 +115,20 @@ func (c *Client) AdminToken(ctx context.Context) (string, error) {
 	return tok, nil
 }
 
+// dropAdminToken removes the cached admin token if it is still the one
+// Magento refused, so a token another goroutine just renewed survives.
+func (c *Client) dropAdminToken(ctx context.Context, refused string) error {
+	key := c.tokenKey()
+	cur, ok, err := c.tokens.Get(ctx, key)
+	if err == nil && ok && cur != refused {
+		return nil
+	}
+	if err := c.tokens.Delete(ctx, key); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "token cache")
+	}
+	return nil
+}
+
 // Signature methods for OAuth 1.0a.
 const (
 	SignatureHMACSHA256 = "HMAC-SHA256"

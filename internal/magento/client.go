@@ -299,7 +299,9 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		switch {
 		case err != nil:
 			last = err
-			if !retryable || ctx.Err() != nil {
+			// Only transport trouble is worth another try; a refused login
+			// (say) would only lock the admin account faster.
+			if !retryable || ctx.Err() != nil || !(errs.Is(err, errs.Unavailable) || errs.Is(err, errs.Timeout)) {
 				return err
 			}
 			c.log.Debug("magento read failed; retrying", zap.String("method", cl.method), zap.String("path", cl.logPath()), zap.Int("attempt", attempt+1), zap.Error(err))
@@ -317,8 +319,8 @@ func (c *Client) do(ctx context.Context, cl call) error {
 			// drop it, fetch a new one and try once more. A 401 means Magento
 			// did not run the operation, so this is safe for writes too.
 			reauthed = true
-			if err := c.tokens.Delete(ctx, c.tokenKey()); err != nil {
-				return errs.Wrap(errs.Unavailable, err, "token cache")
+			if err := c.dropAdminToken(ctx, token); err != nil {
+				return err
 			}
 			c.log.Debug("magento refused the admin token; renewing")
 			attempt--

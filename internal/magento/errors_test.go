@@ -281,3 +281,20 @@ func TestConcurrentPlacementOnOneCart(t *testing.T) {
 		t.Errorf("placed %d, not found %d, orders %d; want 1, 7, 1", placed.Load(), gone.Load(), len(e.sb.Orders()))
 	}
 }
+
+func TestRefusedLoginIsNotRetried(t *testing.T) {
+	var logins atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		logins.Add(1)
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte(`{"message":"The account sign-in was incorrect or your account is temporarily disabled. Correct the sign-in and try again."}`))
+	}))
+	defer srv.Close()
+	c := mustClient(t, srv.URL, func(c *magento.Config) { c.ReadRetries = 5 })
+	if _, err := c.StoreConfigs(context.Background()); !errs.Is(err, errs.Unauthorized) {
+		t.Errorf("StoreConfigs = %v; want unauthorized", err)
+	}
+	if logins.Load() != 1 {
+		t.Errorf("login attempts = %d; want 1 (a refused login must not be retried)", logins.Load())
+	}
+}
