@@ -50,12 +50,13 @@ type Router struct {
 	Rand func() float64
 	// ProbePercent of decisions may try a half-open gateway.
 	ProbePercent float64
+	syms         symtab
 }
 
 // NewRouter compiles the gateways' fee models. It returns an errs.Invalid
 // error for an invalid add-on condition.
 func NewRouter(gws []Gateway) (*Router, error) {
-	r := &Router{index: map[string]int{}, Rand: rand.Float64, ProbePercent: 10}
+	r := &Router{index: map[string]int{}, Rand: rand.Float64, ProbePercent: 10, syms: symtab{}}
 	for i, g := range gws {
 		g.fees = map[string]compiledFee{}
 		for m, f := range g.Fees {
@@ -63,7 +64,7 @@ func NewRouter(gws []Gateway) (*Router, error) {
 			for j, a := range f.Addons {
 				var conds []cond
 				for k, c := range a.When {
-					cc, err := compileCond("gateways."+g.Name+".fees."+m+".addons["+itoa(j)+"].when["+itoa(k)+"]", c)
+					cc, err := compileCond("gateways."+g.Name+".fees."+m+".addons["+itoa(j)+"].when["+itoa(k)+"]", c, r.syms)
 					if err != nil {
 						return nil, err
 					}
@@ -102,12 +103,12 @@ func (r *Router) Fee(name string, f Facts) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	fv := prepare(f)
+	fv := prepare(f, r.syms)
 	return r.gws[i].fee(&fv), true
 }
 
 func (g *Gateway) fee(f *factVals) int64 {
-	cf, ok := g.fees[f.strs[fMethod]]
+	cf, ok := g.fees[f.method]
 	if !ok {
 		if cf, ok = g.fees["default"]; !ok {
 			return 0
@@ -178,7 +179,7 @@ const (
 
 // Decide routes a payment. It never returns a gateway that is ineligible.
 func (r *Router) Decide(rs *Ruleset, f Facts, snap *Snapshot) Decision {
-	fv := prepare(f)
+	fv := prepare(f, r.syms) // for fee add-ons
 	var eligible [32]int
 	el := eligible[:0]
 	var exp Explanation
@@ -197,8 +198,12 @@ func (r *Router) Decide(rs *Ruleset, f Facts, snap *Snapshot) Decision {
 	var def compiledSelection
 	if rs != nil {
 		def = rs.def
-		for i := range rs.rules {
-			if matchAny(rs.rules[i].stmts, &fv) {
+		rv := prepare(f, rs.syms)
+		for _, i := range rs.candidates(f.Currency) {
+			if g := rs.guards[i]; f.Amount < g.lo || f.Amount > g.hi {
+				continue
+			}
+			if matchAny(rs.rules[i].stmts, &rv) {
 				sel = &rs.rules[i].sel
 				exp.MatchedRule = rs.rules[i].name
 				break

@@ -22,6 +22,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -142,13 +143,23 @@ type Facts struct {
 
 // Ruleset is a parsed, compiled rule document.
 type Ruleset struct {
-	Doc      Document
-	Raw      json.RawMessage
-	rules    []compiledRule
-	def      compiledSelection
-	sr       SuccessRateConf
-	blended  BlendedConf
+	Doc     Document
+	Raw     json.RawMessage
+	rules   []compiledRule
+	def     compiledSelection
+	sr      SuccessRateConf
+	blended BlendedConf
+	// byCurrency lists, in document order, the rules that can match a
+	// payment in that currency; anyCurrency those that can match a currency
+	// no rule names.
+	byCurrency  map[string][]int32
+	anyCurrency []int32
+	syms        symtab
+	// guards[i] is the amount range outside which rule i cannot match.
+	guards []guard
 }
+
+type guard struct{ lo, hi int64 }
 
 type compiledRule struct {
 	name  string
@@ -210,10 +221,30 @@ var opNames = map[string]op{
 type cond struct {
 	f      fact
 	op     op
-	n1, n2 int64    // numeric operands
-	s      string   // string operand
-	set    []string // in / not_in
-	nset   []int64
+	n1, n2 int64    // numeric operands, or the symbol of a string operand
+	nset   []int64  // in / not_in: numbers or symbols
+	s      string   // string operand, for the index
+	set    []string // string set, for the index
+}
+
+// symtab numbers the strings conditions name, so that a decision compares
+// integers only. A fact value no condition names gets -1.
+type symtab map[string]int64
+
+func (t symtab) id(s string) int64 {
+	if n, ok := t[s]; ok {
+		return n
+	}
+	n := int64(len(t))
+	t[s] = n
+	return n
+}
+
+func (t symtab) lookup(s string) int64 {
+	if n, ok := t[s]; ok {
+		return n
+	}
+	return -1
 }
 
 // Parse reads a JSON or YAML rule document, validates it against the known
@@ -261,7 +292,7 @@ func Compile(doc Document, gateways []string) (*Ruleset, error) {
 	for _, g := range gateways {
 		known[g] = true
 	}
-	rs := &Ruleset{Doc: doc}
+	rs := &Ruleset{Doc: doc, syms: symtab{}}
 	var err error
 	if rs.def, err = compileSelection("default_selection", doc.DefaultSelection, known); err != nil {
 		return nil, err
@@ -286,7 +317,7 @@ func Compile(doc Document, gateways []string) (*Ruleset, error) {
 		if len(r.Statements) == 0 {
 			return nil, errs.Invalidf(p+".statements", "at least one statement is required")
 		}
-		if cr.stmts, err = compileStmts(p+".statements", r.Statements, 0); err != nil {
+		if cr.stmts, err = compileStmts(p+".statements", r.Statements, 0, rs.syms); err != nil {
 			return nil, err
 		}
 		rs.rules = append(rs.rules, cr)
@@ -321,6 +352,9 @@ func Compile(doc Document, gateways []string) (*Ruleset, error) {
 		b.MarginBps = 2000
 	}
 	rs.blended = b
+	rs.index()
+	rs.repack()
+	rs.guard()
 	raw, err := json.Marshal(doc)
 	if err != nil {
 		return nil, errs.Invalidf("document", "cannot be encoded: %v", err)
@@ -329,7 +363,130 @@ func Compile(doc Document, gateways []string) (*Ruleset, error) {
 	return rs, nil
 }
 
-func compileStmts(path string, stmts []Statement, depth int) ([]compiledStmt, error) {
+// index builds the currency index: most rule sets split by currency first,
+// so a decision only evaluates the rules that can apply.
+func (rs *Ruleset) index() {
+	sets := make([][]string, len(rs.rules)) // nil: any currency
+	named := map[string]bool{}
+	for i, r := range rs.rules {
+		var set []string
+		for _, st := range r.stmts {
+			var s []string
+			for _, c := range st.conds {
+				if c.f == fCurrency && c.op == opEq {
+					s = []string{c.s}
+				} else if c.f == fCurrency && c.op == opIn {
+					s = c.set
+				}
+			}
+			if s == nil {
+				set = nil
+				break
+			}
+			set = append(set, s...)
+		}
+		sets[i] = set
+		for _, c := range set {
+			named[c] = true
+		}
+	}
+	rs.byCurrency = map[string][]int32{}
+	for i, set := range sets {
+		if set == nil {
+			rs.anyCurrency = append(rs.anyCurrency, int32(i))
+			for c := range named {
+				rs.byCurrency[c] = append(rs.byCurrency[c], int32(i))
+			}
+			continue
+		}
+		for _, c := range set {
+			if l := rs.byCurrency[c]; len(l) == 0 || l[len(l)-1] != int32(i) {
+				rs.byCurrency[c] = append(l, int32(i))
+			}
+		}
+	}
+}
+
+// repack copies every rule's statements and conditions into two contiguous
+// arrays, so that a scan over many rules walks memory in order.
+func (rs *Ruleset) repack() {
+	var nStmts, nConds int
+	var count func([]compiledStmt)
+	count = func(ss []compiledStmt) {
+		nStmts += len(ss)
+		for _, st := range ss {
+			nConds += len(st.conds)
+			count(st.nested)
+		}
+	}
+	for _, r := range rs.rules {
+		count(r.stmts)
+	}
+	stmts := make([]compiledStmt, 0, nStmts)
+	conds := make([]cond, 0, nConds)
+	var pack func([]compiledStmt) []compiledStmt
+	pack = func(ss []compiledStmt) []compiledStmt {
+		lo := len(stmts)
+		for _, st := range ss {
+			clo := len(conds)
+			conds = append(conds, st.conds...)
+			stmts = append(stmts, compiledStmt{conds: conds[clo:len(conds):len(conds)]})
+		}
+		out := stmts[lo:len(stmts):len(stmts)]
+		for i, st := range ss {
+			if len(st.nested) > 0 {
+				out[i].nested = pack(st.nested)
+			}
+		}
+		return out
+	}
+	for i := range rs.rules {
+		rs.rules[i].stmts = pack(rs.rules[i].stmts)
+	}
+}
+
+// guard computes each rule's amount range from its statements' amount
+// conditions: a cheap test that skips most rules before any condition runs.
+func (rs *Ruleset) guard() {
+	rs.guards = make([]guard, len(rs.rules))
+	for i, r := range rs.rules {
+		g := guard{lo: math.MaxInt64, hi: math.MinInt64}
+		for _, st := range r.stmts {
+			lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+			for _, c := range st.conds {
+				if c.f != fAmount {
+					continue
+				}
+				switch c.op {
+				case opEq:
+					lo, hi = max(lo, c.n1), min(hi, c.n1)
+				case opGt:
+					lo = max(lo, c.n1+1)
+				case opGe:
+					lo = max(lo, c.n1)
+				case opLt:
+					hi = min(hi, c.n1-1)
+				case opLe:
+					hi = min(hi, c.n1)
+				case opBetween:
+					lo, hi = max(lo, c.n1), min(hi, c.n2)
+				}
+			}
+			g.lo, g.hi = min(g.lo, lo), max(g.hi, hi)
+		}
+		rs.guards[i] = g
+	}
+}
+
+// candidates returns the indexes of the rules that can match currency.
+func (rs *Ruleset) candidates(currency string) []int32 {
+	if l, ok := rs.byCurrency[currency]; ok {
+		return l
+	}
+	return rs.anyCurrency
+}
+
+func compileStmts(path string, stmts []Statement, depth int, syms symtab) ([]compiledStmt, error) {
 	if depth > 8 {
 		return nil, errs.Invalidf(path, "nesting deeper than 8 levels")
 	}
@@ -341,14 +498,14 @@ func compileStmts(path string, stmts []Statement, depth int) ([]compiledStmt, er
 		}
 		cs := compiledStmt{}
 		for j, c := range s.Condition {
-			cc, err := compileCond(fmt.Sprintf("%s.condition[%d]", p, j), c)
+			cc, err := compileCond(fmt.Sprintf("%s.condition[%d]", p, j), c, syms)
 			if err != nil {
 				return nil, err
 			}
 			cs.conds = append(cs.conds, cc)
 		}
 		if len(s.Nested) > 0 {
-			n, err := compileStmts(p+".nested", s.Nested, depth+1)
+			n, err := compileStmts(p+".nested", s.Nested, depth+1, syms)
 			if err != nil {
 				return nil, err
 			}
@@ -359,7 +516,7 @@ func compileStmts(path string, stmts []Statement, depth int) ([]compiledStmt, er
 	return out, nil
 }
 
-func compileCond(p string, c Condition) (cond, error) {
+func compileCond(p string, c Condition, syms symtab) (cond, error) {
 	f, ok := factNames[c.LHS]
 	if !ok {
 		return cond{}, errs.Invalidf(p+".lhs", "%q is not one of amount, currency, country, method, card_network, card_bin, customer_group, channel, time_of_day", c.LHS)
@@ -389,6 +546,7 @@ func compileCond(p string, c Condition) (cond, error) {
 					return cond{}, errs.Invalidf(fmt.Sprintf("%s[%d]", vp, k), "%v", err)
 				}
 				cc.set = append(cc.set, s)
+				cc.nset = append(cc.nset, syms.id(s))
 			}
 		}
 	case opBetween:
@@ -417,6 +575,7 @@ func compileCond(p string, c Condition) (cond, error) {
 			cc.n1, err = number(f, c.Value)
 		} else {
 			cc.s, err = str(f, c.Value)
+			cc.n1 = syms.id(cc.s)
 		}
 		if err != nil {
 			return cond{}, errs.Invalidf(vp, "%v", err)
@@ -631,20 +790,29 @@ func matchStmt(s *compiledStmt, f *factVals) bool {
 	return true
 }
 
-// factVals are the facts prepared for comparison.
+// factVals are the facts prepared for comparison: numbers, or the symbols
+// of strings.
 type factVals struct {
-	nums [9]int64
-	strs [9]string
-	has  [9]bool
+	nums   [9]int64
+	has    [9]bool
+	method string
 }
 
-func prepare(f Facts) factVals {
+func prepare(f Facts, syms symtab) factVals {
 	var v factVals
+	v.method = string(f.Method)
 	v.nums[fAmount], v.has[fAmount] = f.Amount, true
-	v.strs[fCurrency], v.has[fCurrency] = f.Currency, f.Currency != ""
-	v.strs[fCountry], v.has[fCountry] = f.Country, f.Country != ""
-	v.strs[fMethod], v.has[fMethod] = string(f.Method), f.Method != ""
-	v.strs[fNetwork], v.has[fNetwork] = strings.ToLower(f.CardNetwork), f.CardNetwork != ""
+	str := func(k fact, s string) {
+		if s != "" {
+			v.nums[k], v.has[k] = syms.lookup(s), true
+		}
+	}
+	str(fCurrency, f.Currency)
+	str(fCountry, f.Country)
+	str(fMethod, string(f.Method))
+	if f.CardNetwork != "" {
+		str(fNetwork, strings.ToLower(f.CardNetwork))
+	}
 	if len(f.CardBIN) >= 6 {
 		b := f.CardBIN
 		if len(b) > 8 {
@@ -652,8 +820,8 @@ func prepare(f Facts) factVals {
 		}
 		v.nums[fBIN], v.has[fBIN] = binNorm(b), true
 	}
-	v.strs[fGroup], v.has[fGroup] = f.CustomerGroup, f.CustomerGroup != ""
-	v.strs[fChannel], v.has[fChannel] = f.Channel, f.Channel != ""
+	str(fGroup, f.CustomerGroup)
+	str(fChannel, f.Channel)
 	t := f.Time.UTC()
 	v.nums[fTime], v.has[fTime] = int64(t.Hour()*60+t.Minute()), !f.Time.IsZero()
 	return v
@@ -664,43 +832,29 @@ func (c *cond) eval(f *factVals) bool {
 		// An unknown fact matches only negative comparisons.
 		return c.op == opNe || c.op == opNotIn
 	}
-	if c.f.numeric() {
-		n := f.nums[c.f]
-		switch c.op {
-		case opEq:
-			return n == c.n1
-		case opNe:
-			return n != c.n1
-		case opGt:
-			return n > c.n1
-		case opGe:
-			return n >= c.n1
-		case opLt:
-			return n < c.n1
-		case opLe:
-			return n <= c.n1
-		case opIn:
-			return slices.Contains(c.nset, n)
-		case opNotIn:
-			return !slices.Contains(c.nset, n)
-		case opBetween:
-			if c.f == fTime && c.n1 > c.n2 { // crosses midnight
-				return n >= c.n1 || n <= c.n2
-			}
-			return n >= c.n1 && n <= c.n2
-		}
-		return false
-	}
-	s := f.strs[c.f]
+	n := f.nums[c.f]
 	switch c.op {
 	case opEq:
-		return s == c.s
+		return n == c.n1
 	case opNe:
-		return s != c.s
+		return n != c.n1
+	case opGt:
+		return n > c.n1
+	case opGe:
+		return n >= c.n1
+	case opLt:
+		return n < c.n1
+	case opLe:
+		return n <= c.n1
 	case opIn:
-		return slices.Contains(c.set, s)
+		return slices.Contains(c.nset, n)
 	case opNotIn:
-		return !slices.Contains(c.set, s)
+		return !slices.Contains(c.nset, n)
+	case opBetween:
+		if c.f == fTime && c.n1 > c.n2 { // crosses midnight
+			return n >= c.n1 || n <= c.n2
+		}
+		return n >= c.n1 && n <= c.n2
 	}
 	return false
 }

@@ -46,7 +46,7 @@ type GatewayStats struct {
 	Gateway       string            `json:"gateway"`
 	Breaker       string            `json:"breaker"`
 	OpenUntil     *time.Time        `json:"open_until,omitempty"`
-	Window        Counts            `json:"window"`         // since the breaker last reset
+	Window        Counts            `json:"window"`          // since the breaker last reset
 	TechErrorRate float64           `json:"tech_error_rate"` // over Window
 	ByMethod      map[string]Counts `json:"by_method_currency"`
 }
@@ -231,7 +231,7 @@ func (s *Stats) Load(ctx context.Context, gateways []string) (*Snapshot, error) 
 		}
 		gs := GatewayStats{Gateway: gw, ByMethod: map[string]Counts{}}
 		for m, cmd := range buckets[i] {
-			bucketStart := now.Add(-time.Duration(m) * time.Minute).Unix() / 60 * 60
+			bucketStart := now.Add(-time.Duration(m)*time.Minute).Unix() / 60 * 60
 			counted := bucketStart+60 > resetAt // buckets after the last reset count for health
 			for field, v := range cmd.Val() {
 				parts := strings.Split(field, "|")
