@@ -36,10 +36,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -293,8 +291,4 @@ func round2(v float64) float64 {
 	return float64(magento.MinorUnits(v, "USD")) / 100
 }
 
-func abs(v float64) float64 { return math.Abs(v) }
-
 func ymd(t time.Time) string { return t.UTC().Format(time.DateTime) }
-
-func trimStore(p string) string { return strings.TrimSuffix(p, "/") }

@@ -55,10 +55,10 @@ const (
 // TFAAuthenticatePath is the Magento_TwoFactorAuth route missing from the schema.
 const TFAAuthenticatePath = "/V1/tfa/provider/google/authenticate"
 
-// SchemaFile is the schema's path relative to the directory holding the repository.
+// schemaRel is the schema's path relative to the directory holding the repository.
 var schemaRel = []string{"shared", "reference", "magento", "magento-2.4.5-admin-rest.swagger.json"}
 
-// B2BOperationPrefixes lists the operation id prefixes of Adobe Commerce and B2B
+// b2bPrefixes lists the operation id prefixes of Adobe Commerce and B2B
 // modules an open-source store lacks; requests routed to them are refused.
 var b2bPrefixes = []string{"giftCard", "customerBalance", "company", "negotiable", "sharedCatalog", "amazon", "worldpay", "temando"}
 
