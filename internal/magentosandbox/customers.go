@@ -49,7 +49,9 @@ func (s *Sandbox) adminToken(w http.ResponseWriter, r *http.Request) error {
 		return errf(http.StatusUnauthorized, msgBadSignIn, nil)
 	}
 	if s.opts.AdminTOTPSecret != "" {
-		return errf(http.StatusUnauthorized, msgUseTFA, nil)
+		// Magento_TwoFactorAuth's AdminTokenPlugin, for a user with Google
+		// Authenticator configured.
+		return errf(http.StatusUnauthorized, msgUseTFA, map[string][]string{"active_providers": {"google"}})
 	}
 	s.mu.Lock()
 	tok := s.issue(token{admin: s.opts.AdminUsername, expires: s.opts.Now().Add(s.opts.AdminTokenLifetime)})
@@ -267,6 +269,13 @@ func (s *Sandbox) graphql(w http.ResponseWriter, r *http.Request) {
 		v, _ := req.Variables[m[2]].(string)
 		email = v
 	}
+	// The checks run in the order of Magento's RequestCustomerToken
+	// resolver; the customer's own opt-in (assistance_allowed = 2), which
+	// Adobe documents as a precondition, is checked last.
+	if strings.TrimSpace(email) == "" {
+		fail(http.StatusOK, `Specify the "customer email" value.`, "graphql-input")
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.st.tokens[bearer(r)]
@@ -278,17 +287,13 @@ func (s *Sandbox) graphql(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusOK, "Login as Customer is disabled.", "graphql-authorization")
 		return
 	}
-	if strings.TrimSpace(email) == "" {
-		fail(http.StatusOK, "Specify the \"customer email\" value.", "graphql-input")
-		return
-	}
 	cust := s.st.customerByEmail(email, 1)
 	if cust == nil {
 		fail(http.StatusOK, "Customer email provided does not exist", "graphql-input")
 		return
 	}
 	if cust.ExtensionAttributes == nil || cust.ExtensionAttributes.AssistanceAllowed != magento.AssistanceAllowed {
-		fail(http.StatusOK, "Allow remote shopping assistance is disabled for the customer.", "graphql-authorization")
+		fail(http.StatusOK, "Allow remote shopping assistance is disabled.", "graphql-authorization")
 		return
 	}
 	tok := s.issue(token{customerID: cust.ID, expires: s.opts.Now().Add(s.opts.CustomerTokenLifetime)})

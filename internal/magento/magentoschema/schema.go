@@ -12,10 +12,12 @@
 // whole document:
 //
 //   - ExceptionErrorParameters: Magento's error body carries "parameters" as a
-//     list of strings (for %1 placeholders) or an object of strings (for %name
-//     placeholders), while the schema declares a list of objects. For error
-//     responses (status >= 400) the parameters value is checked against that
-//     real shape and the rest of the body against the schema.
+//     list of scalars (for %1 placeholders) or an object of scalars (for %name
+//     placeholders; Magento_TwoFactorAuth also sends a list of scalars there,
+//     {"active_providers": ["google"]}), while the schema declares a list of
+//     objects. For error responses (status >= 400) the parameters value is
+//     checked against that real shape and the rest of the body against the
+//     schema.
 //   - ExceptionTFARoute: POST /V1/tfa/provider/google/authenticate
 //     (Magento_TwoFactorAuth) is missing from the generated file. It is checked
 //     against a local schema built from the module's webapi.xml: a body with
@@ -35,6 +37,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -331,8 +334,11 @@ func checkErrorParameters(body []byte) ([]byte, error) {
 		}
 	case json.Unmarshal(raw, &obj) == nil:
 		for k, p := range obj {
+			if l, ok := p.([]any); ok && !slices.ContainsFunc(l, func(x any) bool { return !scalar(x) }) {
+				continue
+			}
 			if !scalar(p) {
-				return nil, fmt.Errorf("error parameters[%q] is %T, want a string or number", k, p)
+				return nil, fmt.Errorf("error parameters[%q] is %T, want a scalar or a list of scalars", k, p)
 			}
 		}
 	default:

@@ -100,6 +100,8 @@ func TestValidateResponseErrorParameters(t *testing.T) {
 		{"named parameters object", 404, `{"message":"No such entity with %fieldName = %fieldValue","parameters":{"fieldName":"cartId","fieldValue":"abc"}}`, false},
 		{"positional parameters list", 400, `{"message":"The %1 is invalid","parameters":["sku"]}`, false},
 		{"no parameters", 401, `{"message":"The consumer isn't authorized to access %resources."}`, false},
+		{"object of a scalar list (2FA)", 401, `{"message":"Please use the 2fa provider-specific endpoints to obtain a token.","parameters":{"active_providers":["google"]}}`, false},
+		{"object of nested objects refused", 401, `{"message":"x","parameters":{"a":[{"b":1}]}}`, true},
 		{"nested parameters refused", 400, `{"message":"x","parameters":[{"a":{"b":1}}]}`, true},
 		{"missing message refused", 400, `{"parameters":["x"]}`, true},
 		{"message wrong type refused", 400, `{"message":1}`, true},
