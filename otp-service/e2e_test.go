@@ -140,3 +140,5 @@ func TestLoginEndToEnd(t *testing.T) {
 func jsonNum(n int64) string { return strings.TrimSpace(strings.Repeat(" ", 0) + itoa(n)) }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func base64URLDecode(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }

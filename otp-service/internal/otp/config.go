@@ -130,7 +130,7 @@ func DefaultConfig() Config {
 		WebOTPHost:       "secure.shop.example",
 		Templates: map[string]string{
 			"sms.en":      "{code} is your login code. It expires in {minutes} min. Don't share it.",
-			"sms.hi":      "{code} आपका लॉगिन कोड है। किसी से साझा न करें।",
+			"sms.hi":      "{code} आपका लॉगिन कोड है। साझा न करें।",
 			"whatsapp.en": "{code} is your login code. It expires in {minutes} minutes. Don't share it with anyone.",
 			"voice.en":    "Your login code is {code}. Again, your code is {code}.",
 			"email.en":    "Your login code is {code}.\n\nIt expires in {minutes} minutes. If you did not ask for it, ignore this email.",

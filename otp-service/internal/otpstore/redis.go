@@ -54,22 +54,24 @@ local function hit(key, limit, window, now)
 end
 `
 
-// breakerScript checks a scope: it returns the milliseconds left of a pause,
-// 0 when sending is allowed, or -pause when it has just tripped the breaker
-// because at least ARGV[3] sends in the window were verified at a ratio below
+// breakerScript checks a scope: it returns the milliseconds left of a pause
+// (paused until the time stored in KEYS[1], on the service's clock), 0 when
+// sending is allowed, or -pause when it has just tripped the breaker because
+// at least ARGV[3] sends in the window were verified at a ratio below
 // ARGV[4].
 var breakerScript = redis.NewScript(`
-local t = redis.call('PTTL', KEYS[1])
-if t > 0 then return t end
-local now = tonumber(ARGV[1]); local n = tonumber(ARGV[2])
+local now = tonumber(ARGV[6])
+local u = tonumber(redis.call('GET', KEYS[1]) or '0')
+if now < u then return u - now end
+local b = tonumber(ARGV[1]); local n = tonumber(ARGV[2])
 local f = {}
-for i = 0, n - 1 do f[#f + 1] = tostring(now - i) end
+for i = 0, n - 1 do f[#f + 1] = tostring(b - i) end
 local s = redis.call('HMGET', KEYS[2], unpack(f))
 local v = redis.call('HMGET', KEYS[3], unpack(f))
 local sent, ver = 0, 0
 for i = 1, n do sent = sent + (tonumber(s[i]) or 0); ver = ver + (tonumber(v[i]) or 0) end
 if sent >= tonumber(ARGV[3]) and ver < sent * tonumber(ARGV[4]) then
-  redis.call('SET', KEYS[1], '1', 'PX', ARGV[5])
+  redis.call('SET', KEYS[1], now + tonumber(ARGV[5]), 'PX', tonumber(ARGV[5]) + 60000)
   redis.call('DEL', KEYS[2], KEYS[3])
   return -tonumber(ARGV[5])
 end
@@ -179,7 +181,7 @@ func (r *Redis) Gate(ctx context.Context, g otp.Gate) (otp.GateResult, error) {
 		for _, s := range g.Scopes {
 			paused, sent, ver := r.scopeKeys(s)
 			breakerScript.EvalSha(ctx, p, []string{paused, sent, ver},
-				bucket(g.Breaker, g.Now), g.Breaker.Buckets, g.Breaker.MinSent, strconv.FormatFloat(g.Breaker.MinRatio, 'f', -1, 64), ms(g.Breaker.Pause))
+				bucket(g.Breaker, g.Now), g.Breaker.Buckets, g.Breaker.MinSent, strconv.FormatFloat(g.Breaker.MinRatio, 'f', -1, 64), ms(g.Breaker.Pause), g.Now.UnixMilli())
 		}
 	})
 	if err != nil {

@@ -1,0 +1,128 @@
+package otp
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/magefleet/platform/internal/config"
+	"github.com/magefleet/platform/internal/errs"
+)
+
+// Rule 7: E.164 with libphonenumber rules, an allow-list, and no premium or
+// unallocated numbers.
+func TestParsePhone(t *testing.T) {
+	allowed := []string{"IN", "US", "GB"}
+	tests := []struct {
+		in, want, code, country string
+	}{
+		{"+919876543210", "+919876543210", "", "IN"},
+		{" +91 98765 43210 ", "+919876543210", "", "IN"},
+		{"+1 (201) 555-0123", "+12015550123", "", "US"},
+		{"+447400123456", "+447400123456", "", "GB"},
+		{"9876543210", "", CodeInvalidPhone, ""},   // no country code
+		{"+91123", "", CodeInvalidPhone, ""},       // too short
+		{"+919999", "", CodeInvalidPhone, ""},      // unallocated
+		{"+10000000000", "", CodeInvalidPhone, ""}, // invalid area code
+		{"not a phone", "", CodeInvalidPhone, ""},
+		{"+19005550123", "", CodeNumberNotAllowed, ""},  // US premium rate (900)
+		{"+449098790000", "", CodeNumberNotAllowed, ""}, // UK premium rate (09)
+		{"+33612345678", "", CodeCountryNotAllowed, ""}, // France not allowed
+		{"+18005550123", "", CodeNumberNotAllowed, ""},  // toll free
+	}
+	for _, tt := range tests {
+		d, err := ParsePhone(tt.in, allowed, 3)
+		if tt.code != "" {
+			var e *errs.Error
+			if !errors.As(err, &e) || e.Code != tt.code || errs.Status(err) != 400 {
+				t.Errorf("ParsePhone(%q) = %+v, %v; want 400 %s", tt.in, d, err, tt.code)
+			}
+			continue
+		}
+		if err != nil || d.Value != tt.want || d.Country != tt.country {
+			t.Errorf("ParsePhone(%q) = %+v, %v; want %s in %s", tt.in, d, err, tt.want, tt.country)
+		}
+	}
+	d, _ := ParsePhone("+919876543210", allowed, 3)
+	if d.Prefix != "+91987" {
+		t.Errorf("prefix = %q; want +91987", d.Prefix)
+	}
+}
+
+func TestParseEmail(t *testing.T) {
+	if d, err := ParseEmail("Jane.Doe@Example.com"); err != nil || d.Value != "jane.doe@example.com" {
+		t.Errorf("ParseEmail = %+v, %v", d, err)
+	}
+	for _, bad := range []string{"jane", "Jane <jane@example.com>", "jane@localhost", "@example.com", strings.Repeat("a", 250) + "@example.com"} {
+		if _, err := ParseEmail(bad); errs.Code(err) != CodeInvalidEmail {
+			t.Errorf("ParseEmail(%q) = %v; want %s", bad, err, CodeInvalidEmail)
+		}
+	}
+}
+
+func validConfig() Config {
+	c := DefaultConfig()
+	c.HashKeys = map[string]config.Secret{"k1": config.Secret(strings.Repeat("s", 32))}
+	c.ActiveHashKey = "k1"
+	c.FingerprintKey = config.Secret(strings.Repeat("f", 32))
+	return c
+}
+
+// Rules 1, 2 and 13 in configuration: codes of 6 to 10 digits, lifetime at
+// most 10 minutes, SMS within 140 bytes.
+func TestConfigValidate(t *testing.T) {
+	if err := validConfig().Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		key  string
+	}{
+		{"5 digits", func(c *Config) { c.Digits = 5 }, "digits"},
+		{"11 digits", func(c *Config) { c.Digits = 11 }, "digits"},
+		{"ttl 11m", func(c *Config) { c.TTL = 11 * time.Minute }, "ttl"},
+		{"no hash keys", func(c *Config) { c.HashKeys = nil }, "hash_keys"},
+		{"short key", func(c *Config) { c.HashKeys = map[string]config.Secret{"k1": "short"} }, "hash_keys"},
+		{"unknown active key", func(c *Config) { c.ActiveHashKey = "k9" }, "active_hash_key"},
+		{"long sms", func(c *Config) { c.Templates["sms.de"] = strings.Repeat("x", 120) + " {code}" }, "templates"},
+		{"bad country", func(c *Config) { c.AllowedCountries = []string{"XX"} }, "allowed_countries"},
+		{"guessable placeholder email", func(c *Config) { c.Identity.PhoneEmailTemplate = "{digits}@phone.example.com" }, "identity.phone_email_template"},
+		{"bad test number", func(c *Config) {
+			c.TestNumbers = map[string]TestNumber{"+919876543210": {Code: "12", Expires: "2030-01-01"}}
+		}, "test_numbers"},
+	}
+	for _, tt := range tests {
+		c := validConfig()
+		tt.mod(&c)
+		err := c.Validate()
+		var p config.Problems
+		if !errors.As(err, &p) || !strings.Contains(strings.Join(p.Keys(), ","), tt.key) {
+			t.Errorf("%s: Validate() = %v; want a problem with %s", tt.name, err, tt.key)
+		}
+	}
+}
+
+func TestTemplates(t *testing.T) {
+	c := validConfig()
+	c.AndroidAppHash = "FA+9qCX9VSu"
+	tpl := NewTemplates(c)
+	sms := tpl.Render(SMS, "en", "123456")
+	lines := strings.Split(sms, "\n")
+	if lines[len(lines)-1] != "@secure.shop.example #123456" || lines[len(lines)-2] != "FA+9qCX9VSu" || len(sms) > MaxSMSBytes {
+		t.Errorf("SMS = %q (%d bytes); want app hash then WebOTP line last, within 140 bytes", sms, len(sms))
+	}
+	if hi := tpl.Render(SMS, "hi-IN", "123456"); !strings.HasPrefix(hi, "123456 आपका") || len(hi) > MaxSMSBytes {
+		t.Errorf("Hindi SMS = %q (%d bytes)", hi, len(hi))
+	}
+	if fr := tpl.Render(SMS, "fr", "123456"); !strings.HasPrefix(fr, "123456 is your login code") {
+		t.Errorf("fallback = %q; want English", fr)
+	}
+	if v := tpl.Render(Voice, "en", "123456"); !strings.Contains(v, "1 2 3 4 5 6") {
+		t.Errorf("voice = %q; want spaced digits", v)
+	}
+	if e := tpl.Render(Email, "en", "123456"); strings.Contains(e, "@secure") || !strings.Contains(e, "123456") {
+		t.Errorf("email = %q", e)
+	}
+}

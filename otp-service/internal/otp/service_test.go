@@ -1,0 +1,280 @@
+package otp_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/magefleet/platform/internal/cache/cachetest"
+	"github.com/magefleet/platform/internal/config"
+	"github.com/magefleet/platform/internal/errs"
+	"github.com/magefleet/platform/otp-service/internal/otp"
+	"github.com/magefleet/platform/otp-service/internal/otpstore"
+	"github.com/magefleet/platform/otp-service/internal/tokens"
+)
+
+// outbox is a Sender that keeps the last code per destination.
+type outbox struct {
+	mu    sync.Mutex
+	codes map[string]string
+}
+
+func (o *outbox) Send(_ context.Context, m otp.Message) (string, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.codes[m.To] = m.Code
+	return "memory", nil
+}
+
+func (o *outbox) code(to string) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.codes[to]
+}
+
+// memIdentities is an in-memory otp.Identities that counts its calls.
+type memIdentities struct {
+	mu    sync.Mutex
+	calls atomic.Int64
+	ids   map[string]*otp.Identity
+}
+
+func (m *memIdentities) FindIdentity(_ context.Context, kind, value string) (*otp.Identity, error) {
+	m.calls.Add(1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if id, ok := m.ids[kind+value]; ok {
+		return id, nil
+	}
+	return nil, errs.E(errs.NotFound, "none")
+}
+
+func (m *memIdentities) CreateIdentity(_ context.Context, id *otp.Identity) error {
+	m.calls.Add(1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	id.ID = int64(len(m.ids) + 1)
+	m.ids[id.Kind+id.Value] = id
+	return nil
+}
+
+func (m *memIdentities) IssueRefresh(context.Context, otp.RefreshToken) error {
+	m.calls.Add(1)
+	return nil
+}
+
+func (m *memIdentities) RotateRefresh(context.Context, []byte, *otp.RefreshToken, time.Time) (*otp.Identity, error) {
+	m.calls.Add(1)
+	return nil, errs.E(otp.CodeInvalidRefresh, "no")
+}
+
+func (m *memIdentities) RevokeFamily(context.Context, []byte, string, time.Time) (int64, error) {
+	m.calls.Add(1)
+	return 0, nil
+}
+
+// memCustomers is an in-memory otp.Customers that counts its calls.
+type memCustomers struct {
+	calls atomic.Int64
+	next  atomic.Int64
+}
+
+func (c *memCustomers) FindByEmail(context.Context, string) (int64, error) {
+	c.calls.Add(1)
+	return 0, errs.E(errs.NotFound, "none")
+}
+
+func (c *memCustomers) Create(context.Context, string, string, string) (int64, error) {
+	c.calls.Add(1)
+	return c.next.Add(1), nil
+}
+
+func (c *memCustomers) CustomerToken(context.Context, int64, string) (string, error) {
+	c.calls.Add(1)
+	return "magento-token", nil
+}
+
+type fixture struct {
+	svc       *otp.Service
+	out       *outbox
+	ids       *memIdentities
+	customers *memCustomers
+	now       *atomic.Int64
+}
+
+func newFixture(t *testing.T, mod func(*otp.Config)) *fixture {
+	t.Helper()
+	rdb, prefix := cachetest.New(t)
+	store := otpstore.NewRedis(rdb, prefix)
+	if err := store.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cfg := otp.DefaultConfig()
+	cfg.HashKeys = map[string]config.Secret{"k1": config.Secret(strings.Repeat("k", 32))}
+	cfg.ActiveHashKey = "k1"
+	cfg.FingerprintKey = config.Secret(strings.Repeat("f", 32))
+	if mod != nil {
+		mod(&cfg)
+	}
+	tc := tokens.DefaultConfig()
+	tc.GenerateDevKey = true
+	iss, err := tokens.New(tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{out: &outbox{codes: map[string]string{}}, ids: &memIdentities{ids: map[string]*otp.Identity{}}, customers: &memCustomers{}, now: &atomic.Int64{}}
+	f.now.Store(time.Now().UnixNano())
+	f.svc, err = otp.New(cfg, otp.Deps{Store: store, Sender: f.out, Identities: f.ids, Customers: f.customers, Tokens: iss,
+		Log: zaptest.NewLogger(t), Now: func() time.Time { return time.Unix(0, f.now.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+var meta = otp.Meta{IP: "192.0.2.1", RequestID: "test"}
+
+// Rule 6: start reads no identity and calls no Magento, so its answer (and
+// its time) cannot depend on whether an account exists.
+func TestStartTouchesNoIdentityOrMagento(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	for _, req := range []otp.StartRequest{{Phone: "+919876543210"}, {Email: "jane@example.com"}} {
+		if _, err := f.svc.Start(ctx, req, meta); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, m := f.ids.calls.Load(), f.customers.calls.Load(); n != 0 || m != 0 {
+		t.Errorf("start called identities %d times and Magento %d times; want 0", n, m)
+	}
+}
+
+// Brute force: 10,000 wrong guesses spread over 2,000 challenges. Each
+// challenge compares at most MaxAttempts (5) codes, so the chance of any
+// success is bounded by 5/10^6 per challenge; the 6th guess, even the right
+// code, is refused.
+func TestBruteForceNeverBeyondArithmeticBound(t *testing.T) {
+	f := newFixture(t, func(c *otp.Config) {
+		c.Limits = otp.Limits{} // only the per-challenge bound is under test
+		c.ResendAfter = 0
+		c.Breaker.MinSent = 1 << 30
+	})
+	ctx := context.Background()
+	const challenges, perChallenge = 2000, 5
+	var compared, succeeded, refusedRight atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range challenges {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			phone := fmt.Sprintf("+9198%08d", 10000000+i)
+			res, err := f.svc.Start(ctx, otp.StartRequest{Phone: phone}, meta)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			right := f.out.code(phone)
+			for g := range perChallenge + 1 {
+				guess := fmt.Sprintf("%06d", (i*7+g*131071)%1000000)
+				if guess == right {
+					guess = fmt.Sprintf("%06d", (i*7+g*131071+1)%1000000)
+				}
+				if g == perChallenge {
+					guess = right // the right code after the attempts are spent
+				}
+				_, err := f.svc.Verify(ctx, otp.VerifyRequest{ChallengeID: res.ChallengeID, Code: guess}, meta)
+				switch errs.Code(err) {
+				case "":
+					succeeded.Add(1)
+				case otp.CodeInvalidCode:
+					compared.Add(1)
+				case otp.CodeChallengeGone:
+					if g == perChallenge {
+						refusedRight.Add(1)
+					}
+				default:
+					t.Errorf("Verify: %v", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if succeeded.Load() != 0 {
+		t.Errorf("%d guesses succeeded; want 0 (wrong codes only, then the right one after 5 attempts)", succeeded.Load())
+	}
+	if compared.Load() != challenges*perChallenge {
+		t.Errorf("%d guesses compared; want exactly %d (5 per challenge)", compared.Load(), challenges*perChallenge)
+	}
+	if refusedRight.Load() != challenges {
+		t.Errorf("the right code after 5 wrong ones was refused %d times; want %d", refusedRight.Load(), challenges)
+	}
+}
+
+// Rule 4: the attempt is counted atomically before comparing. 50 concurrent
+// wrong guesses on one challenge get exactly 5 comparisons (401); the rest
+// find it dead (410). Counting after the comparison would let all 50 compare.
+func TestAttemptCountedBeforeCompareUnderConcurrency(t *testing.T) {
+	f := newFixture(t, func(c *otp.Config) { c.Limits = otp.Limits{} })
+	ctx := context.Background()
+	res, err := f.svc.Start(ctx, otp.StartRequest{Phone: "+919876543210"}, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	right := f.out.code("+919876543210")
+	wrong := "000000"
+	if right == wrong {
+		wrong = "000001"
+	}
+	var invalid, gone atomic.Int64
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.svc.Verify(ctx, otp.VerifyRequest{ChallengeID: res.ChallengeID, Code: wrong}, meta)
+			switch errs.Code(err) {
+			case otp.CodeInvalidCode:
+				invalid.Add(1)
+			case otp.CodeChallengeGone:
+				gone.Add(1)
+			default:
+				t.Errorf("Verify = %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if invalid.Load() != 5 || gone.Load() != 45 {
+		t.Errorf("50 concurrent wrong guesses: %d compared, %d refused; want 5 and 45", invalid.Load(), gone.Load())
+	}
+	if _, err := f.svc.Verify(ctx, otp.VerifyRequest{ChallengeID: res.ChallengeID, Code: right}, meta); errs.Code(err) != otp.CodeChallengeGone {
+		t.Errorf("right code after lock-out = %v; want %s", err, otp.CodeChallengeGone)
+	}
+}
+
+// Rule 2: one challenge, one client. A code is bound to its challenge id (it
+// is inside the HMAC) and to the client that started it.
+func TestCodeBoundToChallengeAndClient(t *testing.T) {
+	f := newFixture(t, func(c *otp.Config) { c.Limits = otp.Limits{} })
+	ctx := context.Background()
+	a, _ := f.svc.Start(ctx, otp.StartRequest{Phone: "+919876543210", ClientID: "app-a"}, meta)
+	b, _ := f.svc.Start(ctx, otp.StartRequest{Phone: "+919876543211"}, meta)
+	codeA := f.out.code("+919876543210")
+	if _, err := f.svc.Verify(ctx, otp.VerifyRequest{ChallengeID: b.ChallengeID, Code: codeA}, meta); errs.Code(err) != otp.CodeInvalidCode && f.out.code("+919876543211") != codeA {
+		t.Errorf("A's code on B's challenge = %v; want %s", err, otp.CodeInvalidCode)
+	}
+	if _, err := f.svc.Verify(ctx, otp.VerifyRequest{ChallengeID: a.ChallengeID, Code: codeA, ClientID: "app-b"}, meta); errs.Code(err) != otp.CodeInvalidCode {
+		t.Errorf("A's code from another client = %v; want %s", err, otp.CodeInvalidCode)
+	}
+	if _, err := f.svc.Verify(ctx, otp.VerifyRequest{ChallengeID: a.ChallengeID, Code: codeA, ClientID: "app-a"}, meta); err != nil {
+		t.Errorf("A's code from A = %v; want success", err)
+	}
+}
