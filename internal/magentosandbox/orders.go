@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/magefleet/platform/internal/magento"
 )
@@ -139,9 +140,19 @@ func (s *Sandbox) place(q *quote, req paymentReq) (int64, error) {
 		email, first, last, customerID, guest = cust.Email, cust.Firstname, cust.Lastname, cust.ID, 0
 	}
 
+	if s.opts.RacyPlacement {
+		// Magento checks the quote, then spends a while in payment and
+		// inventory code before it deactivates the quote; a second call can
+		// pass the same checks meanwhile.
+		s.mu.Unlock()
+		time.Sleep(s.opts.RacyPlacementWindow)
+		s.mu.Lock()
+	}
 	// Commit.
 	now := s.opts.Now()
-	if q.ReservedOrderID == "" {
+	if q.ReservedOrderID == "" || !q.IsActive {
+		// A racing second placement reserves another id, as Magento does
+		// when the first order already took the quote's.
 		s.st.nextReserved++
 		q.ReservedOrderID = fmt.Sprintf("%09d", s.st.nextReserved)
 	}

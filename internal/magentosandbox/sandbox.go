@@ -89,6 +89,12 @@ type Options struct {
 	// AdminTokenLifetime and CustomerTokenLifetime default to 4 h and 1 h.
 	AdminTokenLifetime    time.Duration
 	CustomerTokenLifetime time.Duration
+	// RacyPlacement reproduces magento/magento2 issue 13952: concurrent
+	// place-order calls on one cart that arrive within the window can each
+	// create an order. Off by default (placements are serialised); turn it
+	// on to prove a caller serialises placement per cart itself.
+	RacyPlacement       bool
+	RacyPlacementWindow time.Duration // default 50 ms
 	// Now is the clock; time.Now by default.
 	Now func() time.Time
 }
@@ -142,6 +148,9 @@ func New(opts Options) *Sandbox {
 	}
 	if opts.CustomerTokenLifetime == 0 {
 		opts.CustomerTokenLifetime = time.Hour
+	}
+	if opts.RacyPlacementWindow == 0 {
+		opts.RacyPlacementWindow = 50 * time.Millisecond
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

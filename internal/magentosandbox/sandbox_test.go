@@ -318,3 +318,44 @@ func TestListenAndServe(t *testing.T) {
 		t.Errorf("Serve() = %v; want nil after cancel", err)
 	}
 }
+
+func TestRacyPlacement(t *testing.T) {
+	tests := []struct {
+		name       string
+		racy       bool
+		wantOrders int
+	}{
+		{"serialised by default", false, 1},
+		{"issue 13952 when racy", true, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, magentosandbox.Options{RacyPlacement: tt.racy, RacyPlacementWindow: 100 * time.Millisecond})
+			cart, _ := h.sb.CreateGuestCartWithItems(magentosandbox.CartLine{SKU: "24-MB01", Qty: 1})
+			addr := `{"region":"California","region_id":12,"region_code":"CA","country_id":"US","street":["1 Main"],"telephone":"1","postcode":"94105","city":"SF","firstname":"A","lastname":"B","email":"a@example.com"}`
+			h.do(t, "POST", "/rest/V1/guest-carts/"+cart.MaskedID+"/shipping-information", `{"addressInformation":{"shipping_address":`+addr+`,"shipping_carrier_code":"flatrate","shipping_method_code":"flatrate"}}`)
+			done := make(chan int, 2)
+			for range 2 {
+				go func() {
+					res, err := http.Post(h.srv.URL+"/rest/V1/guest-carts/"+cart.MaskedID+"/payment-information", "application/json", strings.NewReader(`{"email":"a@example.com","paymentMethod":{"method":"checkmo"}}`))
+					if err != nil {
+						t.Errorf("place: %v", err)
+						done <- 0
+						return
+					}
+					res.Body.Close()
+					done <- res.StatusCode
+				}()
+			}
+			<-done
+			<-done
+			orders := h.sb.Orders()
+			if len(orders) != tt.wantOrders {
+				t.Fatalf("orders = %d; want %d", len(orders), tt.wantOrders)
+			}
+			if tt.racy && orders[0].IncrementID == orders[1].IncrementID {
+				t.Errorf("racing orders share increment_id %s", orders[0].IncrementID)
+			}
+		})
+	}
+}
