@@ -82,8 +82,12 @@ func (c *Client) AdminToken(ctx context.Context) (string, error) {
 	if ok {
 		return tok, nil
 	}
-	c.tokenMu.Lock()
-	defer c.tokenMu.Unlock()
+	select {
+	case c.tokenSem <- struct{}{}:
+	case <-ctx.Done():
+		return "", &errs.Error{Code: errs.Timeout, Message: "gave up waiting for a Magento admin token", Err: ctx.Err()}
+	}
+	defer func() { <-c.tokenSem }()
 	if tok, ok, err := c.tokens.Get(ctx, key); err == nil && ok {
 		return tok, nil
 	}

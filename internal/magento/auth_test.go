@@ -261,3 +261,25 @@ func TestOAuth1SignVerifyRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestConcurrentCallsShareOneLogin(t *testing.T) {
+	sb := magentosandbox.New(magentosandbox.Options{})
+	ch := &countingHandler{next: sb.Handler()}
+	srv := httptest.NewServer(ch)
+	defer srv.Close()
+	c := mustClient(t, srv.URL, func(c *magento.Config) { c.MaxConcurrent = 3 })
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Product(context.Background(), "24-MB01"); err != nil {
+				t.Errorf("Product = %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := ch.count("POST /rest/default/V1/integration/admin/token"); n != 1 {
+		t.Errorf("logins = %d; want 1", n)
+	}
+}

@@ -44,7 +44,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -66,7 +65,7 @@ type Client struct {
 	nonce   func() string
 	log     *zap.Logger
 
-	tokenMu sync.Mutex // serialises admin token fetches
+	tokenSem chan struct{} // serialises admin token fetches; honours ctx
 }
 
 // Option customises a Client.
@@ -105,11 +104,12 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 	origin := strings.TrimRight(cfg.BaseURL, "/")
 	c := &Client{
-		cfg:     cfg,
-		origin:  origin,
-		restURL: origin + "/rest/" + url.PathEscape(cfg.StoreCode) + "/V1",
-		sem:     make(chan struct{}, cfg.MaxConcurrent),
-		now:     time.Now,
+		cfg:      cfg,
+		origin:   origin,
+		restURL:  origin + "/rest/" + url.PathEscape(cfg.StoreCode) + "/V1",
+		sem:      make(chan struct{}, cfg.MaxConcurrent),
+		tokenSem: make(chan struct{}, 1),
+		now:      time.Now,
 		jitter: func(max time.Duration) time.Duration {
 			if max <= 0 {
 				return 0
