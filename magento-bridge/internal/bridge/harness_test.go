@@ -138,6 +138,39 @@ type harness struct {
 	log      *zap.Logger
 	metrics  *bridge.Metrics
 	cap      int
+	inFlight *inFlight
+}
+
+// inFlight counts the requests Magento is serving at once.
+type inFlight struct {
+	mu       sync.Mutex
+	cur, max int
+}
+
+func (f *inFlight) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/rest/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		f.mu.Lock()
+		f.cur++
+		f.max = max(f.max, f.cur)
+		f.mu.Unlock()
+		defer func() {
+			f.mu.Lock()
+			f.cur--
+			f.mu.Unlock()
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Max returns the most requests Magento served at once.
+func (f *inFlight) Max() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.max
 }
 
 type harnessOptions struct {
@@ -171,7 +204,8 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if err := sb.SetStock(testSKU, 1e7); err != nil {
 		t.Fatalf("stock: %v", err)
 	}
-	srv := httptest.NewServer(sb.Handler())
+	ifl := &inFlight{}
+	srv := httptest.NewServer(ifl.wrap(sb.Handler()))
 	t.Cleanup(srv.Close)
 	mcfg := magento.DefaultConfig()
 	mcfg.BaseURL = srv.URL
@@ -193,7 +227,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	h := &harness{
 		t: t, db: db, dsn: cfg.DSN.Reveal(), store: bridgestore.New(db), sb: sb, srv: srv, mc: mc,
 		checkout: newFakeCheckout(t), clock: &clock{}, redisKey: prefix + "{magento}:slots",
-		log: log, metrics: bridge.NewMetrics(prometheus.NewRegistry()), cap: o.cap,
+		log: log, metrics: bridge.NewMetrics(prometheus.NewRegistry()), cap: o.cap, inFlight: ifl,
 	}
 	h.rdb = rdb
 	return h

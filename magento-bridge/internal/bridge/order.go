@@ -16,47 +16,44 @@ import (
 )
 
 // run drives one payment from its persisted step to StepDone (short of the
-// final Complete). Every Magento write is preceded by a persisted step that
-// tells the next attempt to look before writing again.
-func (s *Syncer) run(ctx context.Context, log *zap.Logger, c *paymentevent.Captured, p *Progress, worker string) error {
+// final Complete). Every Magento write that could create an order is preceded
+// by a persisted step that tells the next attempt to look before writing.
+// Later steps are recorded only when an attempt stops early: invoice and
+// comment are guarded by reads of the order, and a lost "placed" step is
+// recovered by the look-up that StepPlacing forces. This keeps the happy path
+// at four commits (claim, begin, placing, complete).
+func (s *Syncer) run(ctx context.Context, log *zap.Logger, c *paymentevent.Captured, p *Progress, worker string) (err error) {
+	dirty := false
+	defer func() {
+		var f *failure
+		if err == nil || !dirty || ctx.Err() != nil || errors.As(err, &f) && f.kind == "lost" {
+			return
+		}
+		if serr := s.save(ctx, p, worker); serr != nil {
+			log.Warn("record progress", zap.String("step", string(p.Step)), zap.Error(serr))
+		}
+	}()
 	var order *magento.Order
 	if p.Step == StepNew || p.Step == StepPlacing {
 		id, err := s.place(ctx, log, c, p, worker)
 		if err != nil {
 			return err
 		}
-		// Record the order before anything else: from here on the cart is
-		// spent and the order is ours.
-		o, oerr := s.magento.Order(ctx, id)
-		p.Step, p.OrderID = StepPlaced, id
-		if oerr == nil {
-			order, p.IncrementID = o, o.IncrementID
-		}
-		if err := s.save(ctx, p, worker); err != nil {
-			return err
-		}
-		if oerr != nil {
-			return retry(StepPlaced, oerr)
-		}
+		p.Step, p.OrderID, dirty = StepPlaced, id, true
 	}
-	if order == nil {
-		o, err := s.magento.Order(ctx, p.OrderID)
-		if err != nil {
-			return retry(p.Step, err)
-		}
-		order = o
-		if p.IncrementID == "" {
-			p.IncrementID = o.IncrementID
-		}
+	o, err := s.magento.Order(ctx, p.OrderID)
+	if err != nil {
+		return retry(p.Step, err)
+	}
+	order = o
+	if p.IncrementID == "" {
+		p.IncrementID = o.IncrementID
 	}
 	if p.Step == StepPlaced {
 		if err := s.invoice(ctx, log, c, p, order); err != nil {
 			return err
 		}
-		p.Step = StepInvoiced
-		if err := s.save(ctx, p, worker); err != nil {
-			return err
-		}
+		p.Step, dirty = StepInvoiced, true
 	}
 	if p.Step == StepInvoiced {
 		if err := s.comment(ctx, log, c, p, order); err != nil {

@@ -61,7 +61,13 @@ func TestCreditMemoRefundedOnce(t *testing.T) {
 		t.Fatalf("poll: %v", err)
 	}
 	calls := h.checkout.Calls()
-	want := refundCall{PaymentID: fx[0].PaymentID, Amount: 5200, RefundID: bridge.RefundID(memoID), Auth: "Bearer svc-token"}
+	var paid fixture
+	for _, f := range fx {
+		if f.QuoteID == orders[0].QuoteID {
+			paid = f
+		}
+	}
+	want := refundCall{PaymentID: paid.PaymentID, Amount: 5200, RefundID: bridge.RefundID(memoID), Auth: "Bearer svc-token"}
 	if len(calls) != 1 || calls[0] != want {
 		t.Fatalf("refund calls = %+v; want exactly %+v", calls, want)
 	}
@@ -93,3 +99,48 @@ func addr() magento.Address {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// cancelling reports the given orders as cancelled in Magento, which the
+// sandbox cannot do (it has no cancel route).
+type cancelling struct {
+	bridge.Magento
+	cancelled []magento.Order
+}
+
+func (c *cancelling) SearchOrders(ctx context.Context, sc magento.SearchCriteria) (*magento.SearchResult[magento.Order], error) {
+	if q := sc.Query().Encode(); strings.Contains(q, "canceled") {
+		return &magento.SearchResult[magento.Order]{Items: c.cancelled, TotalCount: len(c.cancelled)}, nil
+	}
+	return c.Magento.SearchOrders(ctx, sc)
+}
+
+func TestAuthorisedOrderCancelledIsVoidedOnce(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	fx := h.capture(1)
+	// This payment is only authorised: its order is placed but not invoiced.
+	h.db.Exec(`UPDATE payments SET status = 'authorized'`)
+	h.db.Exec(`UPDATE outbox SET payload = JSON_SET(payload, '$.status', 'authorized')`)
+	stop := run(h.syncer(h.config("a"), nil, nil))
+	h.waitDrained(10 * time.Second)
+	stop()
+	orders := h.sb.Orders()
+	if len(orders) != 1 || orders[0].QuoteID != fx[0].QuoteID || len(h.sb.Invoices()) != 0 {
+		t.Fatalf("orders = %d, invoices = %d; want one uninvoiced order", len(orders), len(h.sb.Invoices()))
+	}
+	o := orders[0]
+	o.State, o.Status, o.UpdatedAt = "canceled", "canceled", magento.MagentoTime(h.clock.Now())
+	m := &cancelling{Magento: h.magentoFor("refunds"), cancelled: []magento.Order{o}}
+	pay := checkoutapi.New(checkoutapi.Config{BaseURL: h.checkout.srv.URL, ServiceToken: "svc-token", Timeout: 5 * time.Second})
+	rs := bridge.NewRefundSync(bridge.RefundConfig{Interval: time.Hour, Lookback: time.Hour}, h.store, m, pay, h.metrics, h.log, h.clock.Now)
+	for range 2 {
+		if err := rs.Poll(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.checkout.mu.Lock()
+	voids := append([]string(nil), h.checkout.voids...)
+	h.checkout.mu.Unlock()
+	if len(voids) != 1 || voids[0] != fx[0].PaymentID {
+		t.Errorf("voids = %v; want exactly one for %s", voids, fx[0].PaymentID)
+	}
+}

@@ -99,7 +99,7 @@ func TestWorkerKilledMidEvent(t *testing.T) {
 }
 
 func TestTwoInstancesShareOneOutbox(t *testing.T) {
-	h := newHarness(t, harnessOptions{})
+	h := newHarness(t, harnessOptions{cap: 3})
 	fx := h.capture(40)
 	h.sb.SetFaults(magentosandbox.Fault{LatencyMS: 20, Methods: []string{"POST", "PUT"}})
 	stop := run(h.syncer(h.config("one"), nil, nil), h.syncer(h.config("two"), nil, nil))
@@ -119,6 +119,9 @@ func TestTwoInstancesShareOneOutbox(t *testing.T) {
 		two += strings.Count(hist, `"worker":"two/`)
 	}
 	t.Logf("events completed by instance one: %d, by instance two: %d", one, two)
+	if m := h.inFlight.Max(); m > h.cap {
+		t.Errorf("Magento served %d requests at once; the shared cap is %d", m, h.cap)
+	}
 	if one == 0 || two == 0 {
 		t.Errorf("one instance did all the work (%d / %d)", one, two)
 	}
