@@ -407,6 +407,10 @@ func (c *Client) attempt(ctx context.Context, cl call, payload []byte) (int, []b
 		return 0, nil, "", errs.Wrap(errs.Internal, err, "build Magento request")
 	}
 	req.Header.Set("Accept", "application/json")
+	if cl.rawURL != "" {
+		// GraphQL selects the store view by header, not by path.
+		req.Header.Set("Store", c.cfg.StoreCode)
+	}
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -164,15 +164,15 @@ func TestGenerateCustomerTokenAsAdminPreconditions(t *testing.T) {
 // swagger file): POST /graphql, admin bearer token, the documented mutation.
 func TestGraphQLShape(t *testing.T) {
 	var got struct {
-		path, auth string
-		body       magento.GraphQLRequest
+		path, auth, store string
+		body              magento.GraphQLRequest
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/integration/admin/token") {
 			w.Write([]byte(`"admintok"`))
 			return
 		}
-		got.path, got.auth = r.URL.Path, r.Header.Get("Authorization")
+		got.path, got.auth, got.store = r.URL.Path, r.Header.Get("Authorization"), r.Header.Get("Store")
 		b, _ := io.ReadAll(r.Body)
 		_ = json.Unmarshal(b, &got.body)
 		w.Write([]byte(`{"data":{"generateCustomerTokenAsAdmin":{"customer_token":"ctok"}}}`))
@@ -183,7 +183,7 @@ func TestGraphQLShape(t *testing.T) {
 	if err != nil || tok != "ctok" {
 		t.Fatalf("GenerateCustomerTokenAsAdmin = %q, %v", tok, err)
 	}
-	if got.path != "/graphql" || got.auth != "Bearer admintok" || got.body.Variables["email"] != "a@example.com" ||
+	if got.path != "/graphql" || got.auth != "Bearer admintok" || got.store != "default" || got.body.Variables["email"] != "a@example.com" ||
 		!strings.Contains(got.body.Query, "generateCustomerTokenAsAdmin(input: {customer_email: $email})") ||
 		!strings.Contains(got.body.Query, "customer_token") {
 		t.Errorf("request = %+v", got)
