@@ -63,8 +63,7 @@ func (a *Audit) Run(ctx context.Context) error {
 			}
 		case <-t.C:
 		case <-ctx.Done():
-			batch = a.drain(batch)
-			a.write(context.WithoutCancel(ctx), batch)
+			a.write(ctx, a.drain(batch))
 			return nil
 		}
 		a.write(ctx, batch)
@@ -89,8 +88,15 @@ func (a *Audit) drain(batch []otp.Event) []otp.Event {
 }
 
 func (a *Audit) write(ctx context.Context, batch []otp.Event) {
+	if len(batch) == 0 {
+		return
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// Events already taken from the buffer are written even during
+	// shutdown.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	for len(batch) > 0 {
 		n := min(len(batch), auditBatch)
 		var q strings.Builder

@@ -1,0 +1,83 @@
+package magentolink
+
+import (
+	"context"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/magefleet/platform/internal/cache/cachetest"
+	"github.com/magefleet/platform/internal/errs"
+	"github.com/magefleet/platform/internal/magento"
+	"github.com/magefleet/platform/internal/magentosandbox"
+)
+
+// counting counts the token mints it passes to the real client.
+type counting struct {
+	*magento.Client
+	mints atomic.Int64
+}
+
+func (c *counting) GenerateCustomerTokenAsAdmin(ctx context.Context, email string) (string, error) {
+	c.mints.Add(1)
+	return c.Client.GenerateCustomerTokenAsAdmin(ctx, email)
+}
+
+func newLink(t *testing.T) (*Customers, *counting) {
+	t.Helper()
+	sb := magentosandbox.New(magentosandbox.Options{})
+	srv := httptest.NewServer(sb.Handler())
+	t.Cleanup(srv.Close)
+	cfg := magento.DefaultConfig()
+	cfg.BaseURL = srv.URL
+	cfg.AuthMode = magento.AuthAdminPassword
+	cfg.AdminUsername, cfg.AdminPassword = "admin", "admin123"
+	mc, err := magento.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb, prefix := cachetest.New(t)
+	cc := &counting{Client: mc}
+	return New(cc, rdb, prefix, DefaultConfig(), 1), cc
+}
+
+func TestCreateFindAndCachedToken(t *testing.T) {
+	link, cc := newLink(t)
+	ctx := context.Background()
+	id, err := link.Create(ctx, "919876543210.abcdefgh@phone.shop.example", "Shopper", "Customer")
+	if err != nil || id < 1 {
+		t.Fatalf("Create = %d, %v", id, err)
+	}
+	if got, err := link.FindByEmail(ctx, "919876543210.abcdefgh@phone.shop.example"); err != nil || got != id {
+		t.Errorf("FindByEmail = %d, %v; want %d", got, err, id)
+	}
+	if _, err := link.FindByEmail(ctx, "nobody@example.com"); !errs.Is(err, errs.NotFound) {
+		t.Errorf("FindByEmail(unknown) = %v; want not_found", err)
+	}
+	// The created customer allows remote assistance, so a token can be
+	// minted; concurrent callers share one mint and later ones the cache.
+	var wg sync.WaitGroup
+	toks := make([]string, 10)
+	for i := range toks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			toks[i], _ = link.CustomerToken(ctx, id, "919876543210.abcdefgh@phone.shop.example")
+		}()
+	}
+	wg.Wait()
+	for _, tok := range toks {
+		if tok == "" || tok != toks[0] {
+			t.Fatalf("tokens = %v; want one shared token", toks)
+		}
+	}
+	if n := cc.mints.Load(); n != 1 {
+		t.Errorf("%d mints for 10 concurrent callers; want 1", n)
+	}
+	ttl := link.rdb.PTTL(ctx, link.tokenKey(id)).Val()
+	if ttl <= 50*time.Minute || ttl > 55*time.Minute {
+		t.Errorf("cached token TTL = %v; want 55m (1h lifetime - 5m)", ttl)
+	}
+}
