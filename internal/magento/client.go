@@ -311,6 +311,10 @@ func (c *Client) do(ctx context.Context, cl call) error {
 				return nil
 			}
 			if err := json.Unmarshal(body, cl.out); err != nil {
+				if !retryable {
+					// The write happened but its answer is unreadable.
+					return errs.Wrap(errs.OutcomeUnknown, err, "Magento accepted %s %s but its answer is unreadable", cl.method, cl.logPath())
+				}
 				return errs.Wrap(errs.Internal, err, "decode Magento response to %s %s", cl.method, cl.logPath())
 			}
 			return nil

@@ -236,6 +236,12 @@ func TestDialFailureOnWriteIsUnavailable(t *testing.T) {
 func TestPlaceOrderAcceptsQuotedOrderID(t *testing.T) {
 	// Magento's place-order routes answer the order id as "42" on some
 	// versions although the schema says integer; the client takes both.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`<html>`)) }))
+	c := mustClient(t, srv.URL, nil)
+	if _, err := c.PlaceOrder(context.Background(), magento.GuestCart("x"), magento.PlaceOrderRequest{Email: "a@b.c", PaymentMethod: magento.Payment{Method: "checkmo"}}); !errs.Is(err, errs.OutcomeUnknown) {
+		t.Errorf("PlaceOrder with an unreadable 200 = %v; want outcome_unknown", err)
+	}
+	srv.Close()
 	for _, body := range []string{`"42"`, `42`} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(body)) }))
 		c := mustClient(t, srv.URL, nil)
