@@ -1,0 +1,450 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/magefleet/platform/checkout-service/internal/accesstoken"
+	"github.com/magefleet/platform/checkout-service/internal/routing"
+	"github.com/magefleet/platform/checkout-service/internal/sandboxgw"
+	"github.com/magefleet/platform/internal/cache/cachetest"
+	"github.com/magefleet/platform/internal/config"
+	"github.com/magefleet/platform/internal/database"
+	"github.com/magefleet/platform/internal/database/databasetest"
+	"github.com/magefleet/platform/internal/magento"
+	"github.com/magefleet/platform/internal/magentosandbox"
+	"github.com/magefleet/platform/internal/paymentevent"
+)
+
+const serviceToken = "service-token-0123456789"
+
+type harness struct {
+	t       *testing.T
+	cfg     *Config
+	bases   []string
+	mc      *magento.Client
+	key     *ecdsa.PrivateKey
+	spec    *openapi3.T
+	router  routers.Router
+	checked map[string]bool
+}
+
+// start runs a Magento sandbox, a JWKS server and n checkout-service
+// instances sharing one MySQL database and one Redis.
+func start(t *testing.T, n int) *harness {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	sb := magentosandbox.New(magentosandbox.Options{})
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go sb.Serve(ctx, mln)
+
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"keys": []any{accesstoken.JWK("k1", &key.PublicKey)}})
+	}))
+	t.Cleanup(jwks.Close)
+
+	cfg := DefaultConfig()
+	cfg.Env = "development"
+	cfg.Log.Level = "warn"
+	cfg.MySQL = databasetest.NewConfig(t)
+	cfg.Redis = cachetest.NewConfig(t)
+	cfg.Magento.BaseURL = "http://" + mln.Addr().String()
+	cfg.Magento.AdminUsername, cfg.Magento.AdminPassword = "admin", "admin123"
+	cfg.Auth.JWKSURL = jwks.URL
+	cfg.Admin.ServiceTokens = []config.Secret{serviceToken}
+	cfg.Checkout.ReconcileEvery = 200 * time.Millisecond
+	cfg.Checkout.RulesPoll = 100 * time.Millisecond
+	cfg.Checkout.WebhookTick = 100 * time.Millisecond
+	caps := func() Gateway {
+		return Gateway{Kind: "sandbox", Enabled: true, Methods: []string{"card", "upi"}, Currencies: []string{"USD"},
+			SuccessRate: 1, SettleAfter: time.Second, WebhookSecret: "whsec_test",
+			Fees: map[string]routing.Fee{"default": {PercentBps: 290, Fixed: 30}}}
+	}
+	cfg.Gateways = map[string]Gateway{"sandbox-a": caps(), "sandbox-b": caps()}
+	cfg.Checkout.RulesFile = ""
+	h := &harness{t: t, cfg: cfg, key: key, checked: map[string]bool{}}
+	errc := make(chan error, n)
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		h.bases = append(h.bases, "http://"+ln.Addr().String())
+	}
+	cfg.Checkout.PublicURL = h.bases[0]
+	for _, ln := range lns {
+		go func() { errc <- program().Serve(ctx, cfg, ln, nil) }()
+	}
+	t.Cleanup(func() {
+		cancel()
+		for range n {
+			if err := <-errc; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		}
+	})
+	for _, b := range h.bases {
+		waitReady(t, b)
+	}
+	h.mc, err = magento.New(cfg.Magento)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.spec, err = openapi3.NewLoader().LoadFromFile("openapi.yaml")
+	if err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
+	}
+	if err := h.spec.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi.yaml is not valid OpenAPI: %v", err)
+	}
+	h.spec.Servers = nil
+	for _, b := range h.bases {
+		h.spec.Servers = append(h.spec.Servers, &openapi3.Server{URL: b})
+	}
+	if h.router, err = gorillamux.NewRouter(h.spec); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	for range 200 {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never became ready", base)
+}
+
+// do calls instance i and validates the request and the response against
+// openapi.yaml.
+func (h *harness) do(i int, method, path string, body any, hdr map[string]string) (int, map[string]any) {
+	h.t.Helper()
+	var rd []byte
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = []byte(b)
+	default:
+		rd, _ = json.Marshal(b)
+	}
+	req, _ := http.NewRequest(method, h.bases[i]+path, bytes.NewReader(rd))
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+
+	vreq, _ := http.NewRequest(method, h.bases[i]+path, bytes.NewReader(rd))
+	vreq.Header = req.Header.Clone()
+	route, params, err := h.router.FindRoute(vreq)
+	if err != nil {
+		h.t.Fatalf("%s %s is not in openapi.yaml: %v", method, path, err)
+	}
+	in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+	if resp.StatusCode < 400 {
+		if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
+			h.t.Errorf("%s %s: request does not match openapi.yaml: %v", method, path, err)
+		}
+	}
+	rin := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
+		Options: &openapi3filter.Options{IncludeResponseStatus: true}}
+	rin.SetBodyBytes(out)
+	if err := openapi3filter.ValidateResponse(context.Background(), rin); err != nil {
+		h.t.Errorf("%s %s -> %d: response does not match openapi.yaml: %v\n%s", method, path, resp.StatusCode, err, out)
+	}
+	h.checked[route.Method+" "+route.Path] = true
+	var m map[string]any
+	_ = json.Unmarshal(out, &m)
+	return resp.StatusCode, m
+}
+
+func (h *harness) guestCart(skus ...string) string {
+	h.t.Helper()
+	ctx := context.Background()
+	id, err := h.mc.CreateGuestCart(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, s := range skus {
+		if _, err := h.mc.AddItem(ctx, magento.GuestCart(id), s, 1); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	return id
+}
+
+var address = map[string]any{"firstname": "Veronica", "lastname": "Costello", "street": []string{"6146 Honey Bluff Parkway"},
+	"city": "Calder", "region": "California", "region_code": "CA", "region_id": 12, "postcode": "90210", "country_id": "US",
+	"telephone": "5555550123"}
+
+func (h *harness) readySession(i int, cart string) string {
+	h.t.Helper()
+	st, s := h.do(i, "POST", "/v1/sessions", map[string]any{"cart_id": cart}, nil)
+	if st != 201 {
+		h.t.Fatalf("POST /v1/sessions = %d %v", st, s)
+	}
+	id := s["id"].(string)
+	st, s = h.do((i+1)%len(h.bases), "POST", "/v1/sessions/"+id+"/address", map[string]any{"email": "roni@example.com", "phone": "+15555550123", "shipping_address": address}, nil)
+	if st != 200 || len(s["shipping_methods"].([]any)) == 0 {
+		h.t.Fatalf("address = %d %v", st, s)
+	}
+	st, s = h.do(i, "POST", "/v1/sessions/"+id+"/shipping-method", map[string]any{"carrier_code": "flatrate", "method_code": "flatrate"}, nil)
+	if st != 200 {
+		h.t.Fatalf("shipping-method = %d %v", st, s)
+	}
+	return id
+}
+
+// TestTwoInstancesServeOneCheckout drives one checkout across two
+// checkout-service instances sharing MySQL and Redis, checking every call
+// against openapi.yaml.
+func TestTwoInstancesServeOneCheckout(t *testing.T) {
+	h := start(t, 2)
+	cart := h.guestCart("MH01-XS-Black", "24-MB01")
+	st, s := h.do(0, "POST", "/v1/sessions", map[string]any{"cart_id": cart}, nil)
+	if st != 201 {
+		t.Fatalf("session = %d %v", st, s)
+	}
+	id := s["id"].(string)
+	totals := s["totals"].(map[string]any)
+	if totals["subtotal"].(float64) != 8600 || totals["currency"] != "USD" {
+		t.Fatalf("totals = %v; want subtotal 8600 USD from Magento", totals)
+	}
+	if st, _ := h.do(1, "GET", "/v1/sessions/"+id, nil, nil); st != 200 {
+		t.Fatalf("GET session on the other instance = %d", st)
+	}
+	h.do(1, "POST", "/v1/sessions/"+id+"/address", map[string]any{"email": "roni@example.com", "phone": "+15555550123", "shipping_address": address}, nil)
+	st, s = h.do(0, "POST", "/v1/sessions/"+id+"/shipping-method", map[string]any{"carrier_code": "flatrate", "method_code": "flatrate"}, nil)
+	grand := s["totals"].(map[string]any)["grand_total"].(float64)
+	if st != 200 || grand <= 8600 {
+		t.Fatalf("shipping = %d, grand total %v", st, grand)
+	}
+	// I3: a price in the request is refused
+	st, s = h.do(1, "POST", "/v1/sessions/"+id+"/payments", map[string]any{"method": "card", "token": sandboxgw.TokenOK, "price": 1}, map[string]string{"Idempotency-Key": "k1"})
+	if st != 400 {
+		t.Fatalf("payment with a price = %d %v; want 400", st, s)
+	}
+	st, p := h.do(1, "POST", "/v1/sessions/"+id+"/payments", map[string]any{"method": "card", "token": sandboxgw.TokenOK}, map[string]string{"Idempotency-Key": "k1"})
+	if st != 201 || p["status"] != "captured" || p["amount"].(float64) != grand {
+		t.Fatalf("payment = %d %v; want captured for %v", st, p, grand)
+	}
+	pid := p["id"].(string)
+	// replay on the other instance: the same answer
+	st, p2 := h.do(0, "POST", "/v1/sessions/"+id+"/payments", map[string]any{"method": "card", "token": sandboxgw.TokenOK}, map[string]string{"Idempotency-Key": "k1"})
+	if st != 201 || p2["id"] != pid {
+		t.Fatalf("replay = %d %v", st, p2)
+	}
+	st, _ = h.do(0, "POST", "/v1/sessions/"+id+"/payments", map[string]any{"method": "card", "token": sandboxgw.TokenDeclineSoft}, map[string]string{"Idempotency-Key": "k1"})
+	if st != 409 {
+		t.Fatalf("same key, other body = %d; want 409", st)
+	}
+	st, g := h.do(0, "GET", "/v1/payments/"+pid, nil, nil)
+	if st != 200 || len(g["attempts"].([]any)) != 1 || g["routing"] == nil || g["magento_order"] != nil {
+		t.Fatalf("GET payment = %d %v", st, g)
+	}
+	// the outbox event carries the order snapshot
+	db, err := sqlOpen(h.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var payload []byte
+	if err := db.QueryRow(`SELECT payload FROM outbox WHERE event_id = ?`, paymentevent.CapturedEventID(pid)).Scan(&payload); err != nil {
+		t.Fatalf("outbox: %v", err)
+	}
+	var ev paymentevent.Captured
+	json.Unmarshal(payload, &ev)
+	if ev.Order.MaskedQuoteID != cart || len(ev.Order.Items) != 2 || ev.Order.Totals.GrandTotal != int64(grand) || ev.Order.ShippingAddress.CountryID != "US" {
+		t.Fatalf("outbox payload = %s", payload)
+	}
+	// the bridge records the order; the API shows it
+	db.Exec(`UPDATE payments SET magento_order_id = 7, magento_increment_id = '000000007' WHERE id = ?`, pid)
+	_, g = h.do(1, "GET", "/v1/payments/"+pid, nil, nil)
+	if mo, _ := g["magento_order"].(map[string]any); mo == nil || mo["increment_id"] != "000000007" {
+		t.Fatalf("magento_order = %v", g["magento_order"])
+	}
+	// refunds need the service token, once per refund id
+	if st, _ := h.do(0, "POST", "/v1/payments/"+pid+"/refunds", map[string]any{"amount": 1000, "refund_id": "magento-cm-1"}, nil); st != 401 {
+		t.Fatalf("refund without token = %d", st)
+	}
+	auth := map[string]string{"Authorization": "Bearer " + serviceToken}
+	st, r1 := h.do(0, "POST", "/v1/payments/"+pid+"/refunds", map[string]any{"amount": 1000, "refund_id": "magento-cm-1"}, auth)
+	st2, r2 := h.do(1, "POST", "/v1/payments/"+pid+"/refunds", map[string]any{"amount": 1000, "refund_id": "magento-cm-1"}, auth)
+	if st != 201 || st2 != 201 || r1["status"] != "succeeded" || r1["gateway_reference"] != r2["gateway_reference"] {
+		t.Fatalf("refunds = %d %v / %d %v", st, r1, st2, r2)
+	}
+}
+
+func TestCustomerSessionWithAccessToken(t *testing.T) {
+	h := start(t, 1)
+	ctx := context.Background()
+	cartID, err := h.mc.CreateCartForCustomer(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.mc.AddItem(ctx, magento.AdminCart(cartID), "24-MB01", 2); err != nil {
+		t.Fatal(err)
+	}
+	tok := func(sub string, cust int64, exp time.Duration) string {
+		j := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"sub": sub, "magento_customer_id": cust, "exp": time.Now().Add(exp).Unix()})
+		j.Header["kid"] = "k1"
+		s, err := j.SignedString(h.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	good := map[string]string{"Authorization": "Bearer " + tok("id-1", 1, time.Minute)}
+	st, s := h.do(0, "POST", "/v1/sessions", nil, good)
+	if st != 201 || s["cart"].(map[string]any)["kind"] != "customer" || s["totals"].(map[string]any)["subtotal"].(float64) != 6800 {
+		t.Fatalf("customer session = %d %v", st, s)
+	}
+	id := s["id"].(string)
+	if st, _ := h.do(0, "GET", "/v1/sessions/"+id, nil, nil); st != 404 {
+		t.Fatalf("customer session without the token = %d; want 404", st)
+	}
+	if st, _ := h.do(0, "GET", "/v1/sessions/"+id, nil, map[string]string{"Authorization": "Bearer " + tok("id-2", 2, time.Minute)}); st != 404 {
+		t.Fatalf("customer session with another customer's token = %d; want 404", st)
+	}
+	if st, _ := h.do(0, "POST", "/v1/sessions", nil, map[string]string{"Authorization": "Bearer " + tok("id-1", 1, -time.Minute)}); st != 401 {
+		t.Fatalf("expired token = %d; want 401", st)
+	}
+	if st, _ := h.do(0, "GET", "/v1/sessions/"+id, nil, good); st != 200 {
+		t.Fatalf("own session = %d", st)
+	}
+}
+
+func TestAdminRulesReloadOnEveryInstance(t *testing.T) {
+	h := start(t, 2)
+	auth := map[string]string{"Authorization": "Bearer " + serviceToken}
+	if st, _ := h.do(0, "GET", "/v1/admin/routing/rules", nil, nil); st != 401 {
+		t.Fatalf("rules without token = %d", st)
+	}
+	bad := `{"default_selection": {"type": "priority", "data": ["nope"]}}`
+	st, e := h.do(0, "PUT", "/v1/admin/routing/rules", bad, auth)
+	if st != 400 || !strings.Contains(fmt.Sprint(e), "default_selection.data[0]") {
+		t.Fatalf("invalid rules = %d %v", st, e)
+	}
+	// some real payments for the dry-run
+	for range 3 {
+		sid := h.readySession(0, h.guestCart("24-MB01"))
+		if st, p := h.do(0, "POST", "/v1/sessions/"+sid+"/payments", map[string]any{"method": "card", "token": sandboxgw.TokenOK}, map[string]string{"Idempotency-Key": "x"}); st != 201 {
+			t.Fatalf("payment = %d %v", st, p)
+		}
+	}
+	draft := `{"default_selection": {"type": "priority", "data": ["sandbox-b", "sandbox-a"]}}`
+	st, rep := h.do(1, "POST", "/v1/admin/routing/dry-run", draft, auth)
+	if st != 200 || rep["evaluated"].(float64) != 3 {
+		t.Fatalf("dry-run = %d %v", st, rep)
+	}
+	st, saved := h.do(0, "PUT", "/v1/admin/routing/rules", draft, auth)
+	if st != 200 || saved["version"].(float64) != 1 {
+		t.Fatalf("PUT rules = %d %v", st, saved)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, got := h.do(1, "GET", "/v1/admin/routing/rules", nil, auth)
+		if got["version"].(float64) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instance 2 still has rules %v", got["version"])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	sid := h.readySession(1, h.guestCart("24-MB01"))
+	_, p := h.do(1, "POST", "/v1/sessions/"+sid+"/payments", map[string]any{"method": "card", "token": sandboxgw.TokenOK}, map[string]string{"Idempotency-Key": "y"})
+	if p["gateway"] != "sandbox-b" {
+		t.Fatalf("after the rule change the payment went to %v; want sandbox-b", p["gateway"])
+	}
+	if st, gs := h.do(0, "GET", "/v1/admin/gateways", nil, auth); st != 200 || len(gs["gateways"].([]any)) != 2 {
+		t.Fatalf("gateways = %d %v", st, gs)
+	}
+}
+
+func TestWebhooksAnd3DSOverHTTP(t *testing.T) {
+	h := start(t, 1)
+	sid := h.readySession(0, h.guestCart("24-MB01"))
+	st, p := h.do(0, "POST", "/v1/sessions/"+sid+"/payments", map[string]any{"method": "card", "token": sandboxgw.Token3DS}, map[string]string{"Idempotency-Key": "k"})
+	if st != 201 || p["status"] != "requires_action" {
+		t.Fatalf("3ds payment = %d %v", st, p)
+	}
+	url := p["next_action"].(map[string]any)["url"].(string)
+	resp, err := http.Get(url)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("3ds page: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	resp, err = http.PostForm(url, map[string][]string{"result": {"approve"}})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("3ds approve: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	_, g := h.do(0, "GET", "/v1/payments/"+p["id"].(string), nil, nil)
+	if g["status"] != "captured" {
+		t.Fatalf("after 3ds = %v", g["status"])
+	}
+	// webhooks: good, tampered, stale, replayed
+	body := []byte(`{"id":"evt_1","type":"charge.updated","reference":"` + g["attempts"].([]any)[0].(map[string]any)["gateway_reference"].(string) + `","status":"captured"}`)
+	post := func(sig string, b []byte) int {
+		st, _ := h.do(0, "POST", "/webhooks/sandbox-a", string(b), map[string]string{sandboxgw.SignatureHeader: sig})
+		return st
+	}
+	now := time.Now()
+	if st := post(sandboxgw.Sign("whsec_test", body, now), body); st != 200 {
+		t.Fatalf("good webhook = %d", st)
+	}
+	tampered := bytes.Replace(body, []byte("captured"), []byte("failed"), 1)
+	if st := post(sandboxgw.Sign("whsec_test", body, now), tampered); st != 401 {
+		t.Fatalf("tampered webhook = %d", st)
+	}
+	if st := post(sandboxgw.Sign("whsec_test", body, now.Add(-time.Hour)), body); st != 401 {
+		t.Fatalf("stale webhook = %d", st)
+	}
+	_, dup := h.do(0, "POST", "/webhooks/sandbox-a", string(body), map[string]string{sandboxgw.SignatureHeader: sandboxgw.Sign("whsec_test", body, now)})
+	if dup["duplicate"] != true {
+		t.Fatalf("replayed webhook = %v", dup)
+	}
+}
+
+func sqlOpen(cfg *Config) (*sql.DB, error) { return database.Open(context.Background(), cfg.MySQL) }
