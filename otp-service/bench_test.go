@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/magefleet/platform/otp-service/internal/otp"
+)
+
+// BenchmarkLogin measures whole logins (start, read the sandbox message,
+// verify) through HTTP against the service with real MySQL and Redis and the
+// sandbox Magento, all in this process with the load generator:
+//
+//	go test -run '^$' -bench Login -benchtime 20000x ./otp-service/
+//
+// returning: identities that logged in before; first_time: each login
+// creates the Magento customer and the identity; returning_half_rate: paced
+// at half the returning rate measured first, reporting verify latency.
+// OTP_BENCH_CONCURRENCY sets the number of client goroutines (default 48).
+// Limits stay on but are set far above the load (one client IP, few phones).
+func BenchmarkLogin(b *testing.B) {
+	conc := 48
+	if v, err := strconv.Atoi(os.Getenv("OTP_BENCH_CONCURRENCY")); err == nil && v > 0 {
+		conc = v
+	}
+	e := newBenchEnv(b)
+	const pool = 1000
+	phones := make([]string, pool)
+	for i := range phones {
+		phones[i] = fmt.Sprintf("+9197%08d", i)
+	}
+	// Register the pool once so later logins are returning identities.
+	runLogins(b, e, pool, conc, func(i int) string { return phones[i] })
+
+	var returningRate float64
+	b.Run("returning", func(b *testing.B) {
+		var n atomic.Int64
+		rate, lat := runLoginsTimed(b, e, b.N, conc, func(int) string { return phones[int(n.Add(1))%pool] })
+		returningRate = rate
+		report(b, rate, lat)
+	})
+	b.Run("first_time", func(b *testing.B) {
+		var n atomic.Int64
+		base := time.Now().UnixNano() % 1e7 * 10
+		rate, lat := runLoginsTimed(b, e, b.N, conc, func(int) string { return fmt.Sprintf("+9198%08d", (base+n.Add(1))%1e8) })
+		report(b, rate, lat)
+	})
+	b.Run("returning_half_rate", func(b *testing.B) {
+		if returningRate == 0 {
+			var n atomic.Int64
+			returningRate, _ = runLoginsTimed(b, e, 2000, conc, func(int) string { return phones[int(n.Add(1))%pool] })
+		}
+		target := returningRate / 2
+		var n atomic.Int64
+		rate, lat := runPaced(b, e, b.N, target, func(int) string { return phones[int(n.Add(1))%pool] })
+		b.ReportMetric(target, "target_logins/s")
+		report(b, rate, lat)
+	})
+}
+
+func newBenchEnv(b *testing.B) *env {
+	e := newEnv(b, func(c *Config) {
+		c.Log.Level = "error"
+		c.OTP.ResendAfter = 0
+		c.OTP.Breaker.MinSent = 1 << 30
+		big := otp.Rate{Count: 1 << 30, Window: time.Hour}
+		c.OTP.Limits = otp.Limits{SendsPerDestination: big, SendsPerIP: big, SendsPerDevice: big, SendsPerCountry: big,
+			SendsGlobal: big, VerifiesPerDest: big, VerifiesPerIP: big, DailyBudget: 1 << 30}
+		c.Magento.MaxConcurrent = 64
+		c.MySQL.MaxOpenConns, c.MySQL.MaxIdleConns = 32, 32
+	})
+	e.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512}, Timeout: 30 * time.Second}
+	return e
+}
+
+func report(b *testing.B, rate float64, verify []time.Duration) {
+	b.ReportMetric(rate, "logins/s")
+	b.ReportMetric(float64(pct(verify, 50).Microseconds())/1000, "verify_p50_ms")
+	b.ReportMetric(float64(pct(verify, 99).Microseconds())/1000, "verify_p99_ms")
+	b.ReportMetric(rssMB("VmHWM"), "peak_rss_MB")
+	b.ReportMetric(float64(runtime.NumCPU()), "cpus")
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[min(len(d)-1, len(d)*p/100)]
+}
+
+// rssMB reads a memory line (VmRSS, VmHWM) of /proc/self/status in MB.
+func rssMB(field string) float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, field+":") {
+			f := strings.Fields(l)
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// oneLogin runs start, sandbox read and verify for phone and returns the
+// verify latency.
+func oneLogin(e *env, phone string) (time.Duration, error) {
+	r, err := benchPost(e, "/v1/otp/start", map[string]string{"phone": phone})
+	if err != nil || r.Status != 202 {
+		return 0, fmt.Errorf("start %s: %v %d %s", phone, err, r.Status, r.Body)
+	}
+	var st struct {
+		ChallengeID string `json:"challenge_id"`
+	}
+	_ = json.Unmarshal(r.Body, &st)
+	resp, err := e.client.Get(e.base + "/v1/sandbox/messages?to=" + urlQuery(phone))
+	if err != nil {
+		return 0, err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var msgs struct {
+		Messages []struct{ Body string }
+	}
+	_ = json.Unmarshal(body, &msgs)
+	if len(msgs.Messages) == 0 {
+		return 0, fmt.Errorf("no message for %s", phone)
+	}
+	m := webOTPLine.FindStringSubmatch(msgs.Messages[0].Body)
+	if m == nil {
+		return 0, fmt.Errorf("no code in %q", msgs.Messages[0].Body)
+	}
+	t0 := time.Now()
+	r, err = benchPost(e, "/v1/otp/verify", map[string]string{"challenge_id": st.ChallengeID, "code": m[2]})
+	d := time.Since(t0)
+	if err != nil || r.Status != 200 {
+		return 0, fmt.Errorf("verify %s: %v %d %s", phone, err, r.Status, r.Body)
+	}
+	return d, nil
+}
+
+func benchPost(e *env, path string, body any) (response, error) {
+	b, _ := json.Marshal(body)
+	resp, err := e.client.Post(e.base+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	return response{Status: resp.StatusCode, Body: out}, err
+}
+
+func runLogins(b *testing.B, e *env, n, conc int, phone func(int) string) []time.Duration {
+	b.Helper()
+	lat := make([]time.Duration, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				d, err := oneLogin(e, phone(i))
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+				lat[i] = d
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	return lat
+}
+
+func runLoginsTimed(b *testing.B, e *env, n, conc int, phone func(int) string) (float64, []time.Duration) {
+	b.Helper()
+	b.ResetTimer()
+	t0 := time.Now()
+	lat := runLogins(b, e, n, conc, phone)
+	el := time.Since(t0)
+	b.StopTimer()
+	return float64(n) / el.Seconds(), lat
+}
+
+// runPaced starts logins at a fixed rate (open loop), so latency is measured
+// below saturation.
+func runPaced(b *testing.B, e *env, n int, rate float64, phone func(int) string) (float64, []time.Duration) {
+	b.Helper()
+	lat := make([]time.Duration, n)
+	interval := time.Duration(float64(time.Second) / rate)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	b.ResetTimer()
+	t0 := time.Now()
+	for i := range n {
+		if wait := time.Until(t0.Add(time.Duration(i) * interval)); wait > 0 {
+			time.Sleep(wait)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := oneLogin(e, phone(i))
+			if err != nil {
+				failed.Store(err)
+			}
+			lat[i] = d
+		}()
+	}
+	wg.Wait()
+	el := time.Since(t0)
+	b.StopTimer()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	return float64(n) / el.Seconds(), lat
+}
