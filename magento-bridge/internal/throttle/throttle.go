@@ -56,6 +56,7 @@ type Limiter struct {
 	rdb   redis.UniversalClient
 	log   *zap.Logger
 	local chan struct{}
+	id    string // unique per Limiter: slot ids never collide across instances
 	seq   atomic.Uint64
 	gauge func(float64)
 
@@ -89,7 +90,8 @@ func New(rdb redis.UniversalClient, cfg Config, gauge func(float64), log *zap.Lo
 	if gauge == nil {
 		gauge = func(float64) {}
 	}
-	l := &Limiter{cfg: cfg, rdb: rdb, log: log, local: make(chan struct{}, cfg.Max), limit: float64(cfg.Max), gauge: gauge}
+	l := &Limiter{cfg: cfg, rdb: rdb, log: log, local: make(chan struct{}, cfg.Max), limit: float64(cfg.Max), gauge: gauge,
+		id: cfg.Owner + ":" + strconv.FormatUint(rand.Uint64(), 36)}
 	gauge(l.limit)
 	return l
 }
@@ -117,7 +119,7 @@ func (l *Limiter) Limit() int {
 // Acquire implements bridge.Limiter: it waits for a slot and returns its
 // release.
 func (l *Limiter) Acquire(ctx context.Context) (func(), error) {
-	id := l.cfg.Owner + ":" + strconv.FormatUint(l.seq.Add(1), 10)
+	id := l.id + ":" + strconv.FormatUint(l.seq.Add(1), 10)
 	for {
 		ok, err := acquireScript.Run(ctx, l.rdb, []string{l.cfg.Key}, l.Limit(), l.cfg.SlotTTL.Milliseconds(), id).Int()
 		if err != nil {
