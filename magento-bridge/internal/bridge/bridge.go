@@ -96,6 +96,9 @@ type Payment struct {
 	Amount   int64
 	Currency string
 	QuoteID  int64
+	// Refunded is the amount already refunded (checkout keeps the status
+	// "captured" and counts refunds here).
+	Refunded int64
 }
 
 // DeadLetter is an event an operator must look at.

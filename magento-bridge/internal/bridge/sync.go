@@ -164,6 +164,10 @@ func (s *Syncer) Process(ctx context.Context, ev Event, worker string) {
 		s.dead(ctx, log, ev, c.PaymentID, worker, ReasonNoPayment, entry, poison(StepNew, fmt.Errorf("payment status is %q, not captured or authorized", pay.Status)), false)
 		return
 	}
+	if pay.Refunded >= pay.Amount {
+		s.dead(ctx, log, ev, c.PaymentID, worker, ReasonNoPayment, entry, poison(StepNew, fmt.Errorf("payment was refunded in full (%d of %d) before its order was placed", pay.Refunded, pay.Amount)), false)
+		return
+	}
 	if pay.QuoteID != c.QuoteID {
 		s.dead(ctx, log, ev, c.PaymentID, worker, ReasonPoison, entry, poison(StepNew, fmt.Errorf("event quote %d differs from the payment's quote %d", c.QuoteID, pay.QuoteID)), false)
 		return

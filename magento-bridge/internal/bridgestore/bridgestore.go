@@ -144,8 +144,8 @@ func (s *Store) ExtendLease(ctx context.Context, ev bridge.Event, paymentID, own
 // Payment implements bridge.Store.
 func (s *Store) Payment(ctx context.Context, id string) (*bridge.Payment, error) {
 	var p bridge.Payment
-	err := s.db.QueryRowContext(ctx, `SELECT id, status, amount, currency, quote_id FROM payments WHERE id = ?`, id).
-		Scan(&p.ID, &p.Status, &p.Amount, &p.Currency, &p.QuoteID)
+	err := s.db.QueryRowContext(ctx, `SELECT id, status, amount, currency, quote_id, refunded_amount FROM payments WHERE id = ?`, id).
+		Scan(&p.ID, &p.Status, &p.Amount, &p.Currency, &p.QuoteID, &p.Refunded)
 	if err != nil {
 		return nil, database.NotFound(err, "no payment %s", id)
 	}
