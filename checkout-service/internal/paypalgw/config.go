@@ -1,0 +1,132 @@
+package paypalgw
+
+import (
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/magefleet/platform/checkout-service/internal/gateway"
+	"github.com/magefleet/platform/internal/config"
+)
+
+// Config configures one PayPal REST app. Keys are snake_case for the
+// service's YAML file and environment.
+type Config struct {
+	// Name is the instance name the router knows the gateway by.
+	Name string `mapstructure:"name"`
+	// ClientID and ClientSecret are the REST app's credentials, exchanged
+	// for OAuth2 access tokens (client credentials grant).
+	ClientID     string        `mapstructure:"client_id"`
+	ClientSecret config.Secret `mapstructure:"client_secret"`
+	// WebhookID is the id of the webhook registered for this app; PayPal
+	// verifies deliveries against it.
+	WebhookID string `mapstructure:"webhook_id"`
+	// BaseURL is the API's address: https://api-m.paypal.com live,
+	// https://api-m.sandbox.paypal.com in the sandbox.
+	BaseURL string `mapstructure:"base_url"`
+	// Timeout bounds one HTTP exchange when New builds the HTTP client.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// WebhookTolerance is how far a webhook's PAYPAL-TRANSMISSION-TIME may
+	// be from now.
+	WebhookTolerance time.Duration `mapstructure:"webhook_tolerance"`
+	// CertHosts lists the hosts a webhook's PAYPAL-CERT-URL may name; any
+	// other host is refused before verification.
+	CertHosts []string `mapstructure:"cert_hosts"`
+	// BrandName, when set, replaces the business name on PayPal's pages.
+	BrandName string `mapstructure:"brand_name"`
+	// Capabilities describe what the account can take, for eligibility.
+	Capabilities Capabilities `mapstructure:"capabilities"`
+}
+
+// Capabilities configure gateway.Capabilities.
+type Capabilities struct {
+	Methods    []string `mapstructure:"methods"`
+	Currencies []string `mapstructure:"currencies"`
+	Countries  []string `mapstructure:"countries"`
+	MinAmount  int64    `mapstructure:"min_amount"`
+	MaxAmount  int64    `mapstructure:"max_amount"`
+}
+
+// DefaultConfig returns the defaults: the live API, PayPal wallets in USD,
+// EUR and GBP, and PayPal's own certificate hosts.
+func DefaultConfig() Config {
+	return Config{
+		Name:             "paypal",
+		BaseURL:          "https://api-m.paypal.com",
+		Timeout:          30 * time.Second,
+		WebhookTolerance: 15 * time.Minute,
+		CertHosts:        []string{"api.paypal.com", "api-m.paypal.com", "api.sandbox.paypal.com", "api-m.sandbox.paypal.com"},
+		Capabilities: Capabilities{
+			Methods:    []string{string(gateway.PayPal)},
+			Currencies: []string{"USD", "EUR", "GBP"},
+		},
+	}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var p config.Problems
+	if c.Name == "" {
+		p.Add("name", "is required")
+	}
+	if c.ClientID == "" {
+		p.Add("client_id", "is required")
+	}
+	if c.ClientSecret == "" {
+		p.Add("client_secret", "is required")
+	}
+	if c.WebhookID == "" {
+		p.Add("webhook_id", "is required")
+	}
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.Add("base_url", "must be an absolute http(s) URL, got %q", c.BaseURL)
+	}
+	if c.Timeout <= 0 {
+		p.Add("timeout", "must be positive")
+	}
+	if c.WebhookTolerance <= 0 {
+		p.Add("webhook_tolerance", "must be positive")
+	}
+	if len(c.CertHosts) == 0 {
+		p.Add("cert_hosts", "must list PayPal's certificate hosts")
+	}
+	for _, h := range c.CertHosts {
+		if h == "" || strings.ContainsAny(h, "/:") {
+			p.Add("cert_hosts", "must be bare host names, got %q", h)
+		}
+	}
+	var cp config.Problems
+	if len(c.Capabilities.Methods) == 0 {
+		cp.Add("methods", "must list at least one method")
+	}
+	for _, m := range c.Capabilities.Methods {
+		if gateway.Method(m) != gateway.PayPal {
+			cp.Add("methods", "PayPal adapter supports paypal, got %q", m)
+		}
+	}
+	for _, cur := range c.Capabilities.Currencies {
+		if len(cur) != 3 || strings.ToUpper(cur) != cur {
+			cp.Add("currencies", "must be upper-case ISO 4217 codes, got %q", cur)
+		}
+	}
+	if c.Capabilities.MinAmount < 0 || c.Capabilities.MaxAmount < 0 ||
+		(c.Capabilities.MaxAmount > 0 && c.Capabilities.MaxAmount < c.Capabilities.MinAmount) {
+		cp.Add("max_amount", "amount limits must be non-negative and max_amount at least min_amount")
+	}
+	p.Merge("capabilities", cp.Err())
+	return p.Err()
+}
+
+func (c Capabilities) gateway() gateway.Capabilities {
+	g := gateway.Capabilities{
+		Currencies: slices.Clone(c.Currencies),
+		Countries:  slices.Clone(c.Countries),
+		MinAmount:  c.MinAmount,
+		MaxAmount:  c.MaxAmount,
+	}
+	for _, m := range c.Methods {
+		g.Methods = append(g.Methods, gateway.Method(m))
+	}
+	return g
+}
