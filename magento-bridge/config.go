@@ -24,44 +24,48 @@ type Config struct {
 type Bridge struct {
 	// InstanceID names this instance in leases and histories; empty picks
 	// host name, process id and a random suffix.
-	InstanceID string `mapstructure:"instance_id"`
+	InstanceID string `mapstructure:"instance_id" desc:"names this instance in leases and histories; empty: host-pid-random"`
 	// Workers is how many events this instance processes at once.
-	Workers int `mapstructure:"workers"`
+	Workers int `mapstructure:"workers" desc:"events this instance works on at once"`
 	// MagentoConcurrency caps requests in flight to Magento across all
 	// instances (a Redis semaphore); the cap shrinks when Magento slows down
 	// or fails and grows back when it recovers.
-	MagentoConcurrency int `mapstructure:"magento_concurrency"`
+	MagentoConcurrency int `mapstructure:"magento_concurrency" desc:"cap on requests in flight to Magento across all instances (Redis semaphore, adaptive)"`
 	// SlowThreshold is the Magento latency treated as a sign of overload.
-	SlowThreshold time.Duration `mapstructure:"slow_threshold"`
+	SlowThreshold time.Duration `mapstructure:"slow_threshold" desc:"Magento latency treated as overload (the cap shrinks)"`
 	// Lease is how long a claimed event stays with its worker without
 	// renewal; at least three times magento.timeout.
-	Lease        time.Duration `mapstructure:"lease"`
-	PollInterval time.Duration `mapstructure:"poll_interval"`
-	RetryBase    time.Duration `mapstructure:"retry_base"`
-	RetryMax     time.Duration `mapstructure:"retry_max"`
+	Lease        time.Duration `mapstructure:"lease" desc:"how long a claimed event stays with its worker without renewal (>= 3 x magento.timeout)"`
+	PollInterval time.Duration `mapstructure:"poll_interval" desc:"how long an idle worker waits before claiming again"`
+	RetryBase    time.Duration `mapstructure:"retry_base" desc:"first retry delay (doubles per attempt, with jitter)"`
+	RetryMax     time.Duration `mapstructure:"retry_max" desc:"longest retry delay"`
 	// MaxAttempts and MaxAge turn an event that keeps failing into a dead
 	// letter.
-	MaxAttempts int           `mapstructure:"max_attempts"`
-	MaxAge      time.Duration `mapstructure:"max_age"`
+	MaxAttempts int           `mapstructure:"max_attempts" desc:"attempts before an event becomes a dead letter"`
+	MaxAge      time.Duration `mapstructure:"max_age" desc:"age after which a failing event becomes a dead letter"`
 	// PaymentMethod is the offline Magento method: purchaseorder or checkmo.
-	PaymentMethod string `mapstructure:"payment_method"`
+	PaymentMethod string `mapstructure:"payment_method" desc:"offline Magento payment method: purchaseorder (po_number = gateway and transaction id) or checkmo"`
 	// RefundUnplaceable refunds a captured payment whose cart cannot become
 	// an order (the operator is alerted either way).
-	RefundUnplaceable bool `mapstructure:"refund_unplaceable"`
+	RefundUnplaceable bool `mapstructure:"refund_unplaceable" desc:"refund a captured payment whose cart cannot become an order (the operator is alerted either way)"`
 	// AdminToken guards /v1/admin/; empty disables the admin API.
-	AdminToken config.Secret `mapstructure:"admin_token"`
+	AdminToken config.Secret `mapstructure:"admin_token" desc:"bearer token of /v1/admin/ (dead letters); empty disables it"`
 	// RefundPollInterval is how often credit memos and cancellations are
 	// polled; RefundLookback is how far back the first poll looks.
-	RefundPollInterval time.Duration `mapstructure:"refund_poll_interval"`
-	RefundLookback     time.Duration `mapstructure:"refund_lookback"`
+	RefundPollInterval time.Duration `mapstructure:"refund_poll_interval" desc:"how often credit memos and cancellations are polled"`
+	RefundLookback     time.Duration `mapstructure:"refund_lookback" desc:"how far back the first credit-memo poll looks"`
 	// StatusInterval is how often the backlog gauges are refreshed.
-	StatusInterval time.Duration `mapstructure:"status_interval"`
+	StatusInterval time.Duration `mapstructure:"status_interval" desc:"how often the backlog gauges are refreshed"`
 }
+
+// sandboxAdminPassword is the sandbox Magento's seeded admin password: a
+// default for the demo, refused in production.
+const sandboxAdminPassword = "admin123"
 
 // DefaultConfig returns the defaults, which run the demo on one machine.
 func DefaultConfig() *Config {
 	mc := magento.DefaultConfig()
-	mc.AdminUsername, mc.AdminPassword = "admin", "admin123" // the sandbox's seeded admin
+	mc.AdminUsername, mc.AdminPassword = "admin", sandboxAdminPassword // the sandbox's seeded admin
 	mc.Timeout = 20 * time.Second
 	mc.MaxConcurrent = 32
 	return &Config{
@@ -102,6 +106,10 @@ func (c *Config) Validate() error {
 		p.Merge("", err)
 	}
 	p.Merge("magento", c.Magento.Validate())
+	if c.Env == "production" && (c.Magento.AuthMode == magento.AuthAdminPassword || c.Magento.AuthMode == magento.AuthAdminTFA) &&
+		c.Magento.AdminPassword.Reveal() == sandboxAdminPassword {
+		p.Add("magento.admin_password", "is the sandbox's default; set the store's admin password (or use env development)")
+	}
 	p.Merge("checkout", c.Checkout.Validate())
 	b := c.Bridge
 	if b.Workers < 1 || b.Workers > 512 {

@@ -154,7 +154,7 @@ func TestServeEndToEnd(t *testing.T) {
 	// The commands, with the configuration taken from the environment.
 	env := map[string]string{
 		"BRIDGE_MYSQL_DSN": mcfg.DSN.Reveal(), "BRIDGE_REDIS_ADDRS": strings.Join(cfg.Redis.Addrs, ","),
-		"BRIDGE_REDIS_KEY_PREFIX": cfg.Redis.KeyPrefix, "BRIDGE_LOG_LEVEL": "error",
+		"BRIDGE_REDIS_KEY_PREFIX": cfg.Redis.KeyPrefix, "BRIDGE_LOG_LEVEL": "error", "BRIDGE_ENV": "development",
 	}
 	getenv := func(k string) string { return env[k] }
 	deadline = time.Now().Add(10 * time.Second)
@@ -246,5 +246,21 @@ func getJSON(t *testing.T, url, token string, want int, dst any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(getBody(t, url, token, want)), dst); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestConfigRefusesSandboxPasswordInProduction(t *testing.T) {
+	cfg := DefaultConfig()
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), "magento.admin_password") {
+		t.Errorf("Validate() = %v; want the sandbox password refused in production", err)
+	}
+	cfg.Env = "development"
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate() in development = %v", err)
+	}
+	cfg.Bridge.Lease = cfg.Magento.Timeout
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "bridge.lease") {
+		t.Errorf("Validate() with a lease shorter than 3 × magento.timeout = %v; want bridge.lease refused", err)
 	}
 }

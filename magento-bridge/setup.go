@@ -28,7 +28,10 @@ func setup(ctx context.Context, cfg *Config, d *service.Deps) (func(), error) {
 	log := d.Log.With(zap.String("instance", owner))
 
 	prefix := cfg.Redis.KeyPrefix
-	mc, err := magento.New(cfg.Magento,
+	// The shared cap is the bridge's; the client's own cap must not be lower.
+	mcfg := cfg.Magento
+	mcfg.MaxConcurrent = max(mcfg.MaxConcurrent, cfg.Bridge.MagentoConcurrency)
+	mc, err := magento.New(mcfg,
 		magento.WithTokenCache(magento.NewRedisTokenCache(d.Redis, prefix+cfg.Magento.TokenCachePrefix)),
 		magento.WithLogger(log.Named("magento")))
 	if err != nil {

@@ -35,6 +35,9 @@ func TestMagentoUnavailableForAWhile(t *testing.T) {
 	if n := len(h.sb.Orders()); n != 0 {
 		t.Fatalf("%d orders while Magento answered 503; want 0", n)
 	}
+	if got := h.limiters[0].Limit(); got >= h.cap {
+		t.Errorf("concurrency limit during the outage = %d; want it cut below the cap of %d", got, h.cap)
+	}
 	h.sb.ClearFaults()
 	h.waitDrained(30 * time.Second)
 	stop()

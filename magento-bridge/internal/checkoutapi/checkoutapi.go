@@ -29,9 +29,9 @@ import (
 
 // Config configures a Client.
 type Config struct {
-	BaseURL      string        `mapstructure:"base_url"`
-	ServiceToken config.Secret `mapstructure:"service_token"`
-	Timeout      time.Duration `mapstructure:"timeout"`
+	BaseURL      string        `mapstructure:"base_url" desc:"checkout-service origin, for refunds and voids"`
+	ServiceToken config.Secret `mapstructure:"service_token" desc:"bearer token checkout-service accepts from services (one of its admin.service_tokens)"`
+	Timeout      time.Duration `mapstructure:"timeout" desc:"timeout of one request to checkout-service"`
 }
 
 // Validate checks the section.
