@@ -100,28 +100,37 @@ func (c *Customers) tokenKey(customerID int64) string {
 }
 
 // CustomerToken implements otp.Customers: a cached token, or a new one from
-// generateCustomerTokenAsAdmin (one call per customer at a time).
-func (c *Customers) CustomerToken(ctx context.Context, customerID int64, email string) (string, error) {
+// generateCustomerTokenAsAdmin (one call per customer at a time), with the
+// time until which it may be handed out.
+func (c *Customers) CustomerToken(ctx context.Context, customerID int64, email string) (string, time.Time, error) {
 	key := c.tokenKey(customerID)
-	tok, err := c.rdb.Get(ctx, key).Result()
-	if err == nil {
-		return tok, nil
+	var (
+		get *redis.StringCmd
+		ttl *redis.DurationCmd
+	)
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get, ttl = p.Get(ctx, key), p.PTTL(ctx, key)
+		return nil
+	})
+	if err == nil && ttl.Val() > time.Second {
+		return get.Val(), time.Now().Add(ttl.Val()), nil
 	}
-	if err != redis.Nil {
-		return "", fmt.Errorf("magento token cache: %w", err)
+	if err != nil && err != redis.Nil {
+		return "", time.Time{}, fmt.Errorf("magento token cache: %w", err)
 	}
+	keep := c.cfg.Lifetime - c.cfg.RenewBefore
 	v, err, _ := c.sf.Do(key, func() (any, error) {
 		tok, err := c.mc.GenerateCustomerTokenAsAdmin(ctx, email)
 		if err != nil {
 			return "", err
 		}
-		if err := c.rdb.Set(ctx, key, tok, c.cfg.Lifetime-c.cfg.RenewBefore).Err(); err != nil {
+		if err := c.rdb.Set(ctx, key, tok, keep).Err(); err != nil {
 			return "", fmt.Errorf("magento token cache: %w", err)
 		}
 		return tok, nil
 	})
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
-	return v.(string), nil
+	return v.(string), time.Now().Add(keep), nil
 }

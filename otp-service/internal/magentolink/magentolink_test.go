@@ -64,7 +64,7 @@ func TestCreateFindAndCachedToken(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			toks[i], _ = link.CustomerToken(ctx, id, "919876543210.abcdefgh@phone.shop.example")
+			toks[i], _, _ = link.CustomerToken(ctx, id, "919876543210.abcdefgh@phone.shop.example")
 		}()
 	}
 	wg.Wait()

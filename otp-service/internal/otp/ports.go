@@ -27,6 +27,9 @@ type Limit struct {
 	Subject string
 	Count   int
 	Window  time.Duration
+	// PerDestination limits are keyed by the destination's tag (their
+	// subject) and checked atomically with the challenge's save.
+	PerDestination bool
 }
 
 // Gate is what a start must pass: limits to count and breaker scopes
@@ -59,25 +62,41 @@ const (
 	AttemptLimited                      // the destination's verify limit is exceeded
 )
 
-// Store keeps challenges, limits and breaker windows. It is implemented over
-// Redis by otpstore.Redis and shared by every instance.
+// AttemptResult is what counting a verify attempt found.
+type AttemptResult struct {
+	Status     AttemptStatus
+	RetryAfter time.Duration // when Status is AttemptLimited
+	Challenge  *Challenge    // when Status is AttemptOK or AttemptLocked
+	// Identity and MagentoToken are the destination's cached login data,
+	// read in the same round trip; nil and "" when not cached.
+	Identity     *Identity
+	MagentoToken string
+}
+
+// Store keeps challenges, limits, breaker windows and a cache of login data.
+// It is implemented over Redis by otpstore.Redis and shared by every
+// instance.
 type Store interface {
-	// Gate counts one start against every limit and checks the breaker.
-	Gate(ctx context.Context, g Gate) (GateResult, error)
-	// SaveChallenge stores c, replacing (and so invalidating) any previous
-	// challenge of the same destination, and records a send for the
-	// breaker scopes.
-	SaveChallenge(ctx context.Context, c *Challenge, scopes []string, b Breaker, now time.Time) error
-	// DeleteChallenge removes c if it is still the destination's challenge.
+	// Start counts one start against every limit of g, checks g's breaker
+	// scopes and records a send for them, and stores c (replacing, and so
+	// invalidating, the destination's previous challenge) unless a
+	// per-destination limit refuses. When any limit or breaker refuses, the
+	// save and the send count are undone and the result says why.
+	Start(ctx context.Context, g Gate, c *Challenge) (GateResult, error)
+	// DeleteChallenge removes the challenge id if it is still there.
 	DeleteChallenge(ctx context.Context, id string) error
 	// Attempt counts one verify against the ip limit, the destination's
 	// verify limit and the challenge's attempts, atomically and before any
-	// comparison, and returns the challenge. retryAfter is set when a limit
-	// is exceeded (ipLimited reports which one).
-	Attempt(ctx context.Context, id string, ip, dest Limit, maxAttempts int, now time.Time) (c *Challenge, st AttemptStatus, retryAfter time.Duration, err error)
+	// comparison, and returns the challenge with the destination's cached
+	// login data.
+	Attempt(ctx context.Context, id string, ip, dest Limit, maxAttempts int, now time.Time) (*AttemptResult, error)
 	// Consume deletes the challenge if it is still there; exactly one caller
 	// gets true. It records a verification for the breaker scopes.
 	Consume(ctx context.Context, c *Challenge, scopes []string, b Breaker, now time.Time) (bool, error)
+	// Remember caches a destination's identity and (when not empty) its
+	// Magento customer token for tokenTTL, keyed by the challenge's
+	// destination tag.
+	Remember(ctx context.Context, challengeID string, id *Identity, magentoToken string, tokenTTL time.Duration) error
 }
 
 // Message is what a Sender delivers.
@@ -149,8 +168,8 @@ type Customers interface {
 	// token can be minted for them) and returns its id.
 	Create(ctx context.Context, email, firstName, lastName string) (int64, error)
 	// CustomerToken returns a customer token (cached until shortly before
-	// it expires).
-	CustomerToken(ctx context.Context, customerID int64, email string) (string, error)
+	// it expires) and until when it may be used.
+	CustomerToken(ctx context.Context, customerID int64, email string) (token string, useUntil time.Time, err error)
 }
 
 // AccessClaims is what an access token says.

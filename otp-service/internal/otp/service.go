@@ -148,29 +148,6 @@ func (s *Service) Start(ctx context.Context, req StartRequest, meta Meta) (*Star
 	now := s.d.Now()
 	fp := fingerprint(s.fpKey, dest)
 	scopes := s.scopes(dest)
-	gate := Gate{Now: now, Breaker: s.cfg.Breaker, Scopes: scopes, Limits: s.startLimits(dest, fp, req.ClientID, meta.IP, now)}
-	res, err := s.d.Store.Gate(ctx, gate)
-	if err != nil {
-		return nil, err
-	}
-	for _, scope := range res.Tripped {
-		s.m.breakerTrips.WithLabelValues(scopeKind(scope)).Inc()
-		s.log(ctx).Error("ALERT sms pumping breaker tripped: sending paused",
-			zap.String("scope", maskScope(scope)), zap.Duration("pause", s.cfg.Breaker.Pause),
-			zap.Int("min_sent", s.cfg.Breaker.MinSent), zap.Float64("min_ratio", s.cfg.Breaker.MinRatio))
-		s.audit(Event{At: now, Type: EventBreaker, Subject: maskScope(scope), Country: dest.Country, IP: meta.IP, RequestID: meta.RequestID})
-	}
-	if res.Limited != nil {
-		s.m.limited.WithLabelValues("start", res.Limited.Name).Inc()
-		return nil, &errs.Error{Code: errs.RateLimited, RetryAfter: res.RetryAfter,
-			Message: limitMessage(res.Limited.Name, res.RetryAfter)}
-	}
-	if res.Paused != "" {
-		s.m.sends.WithLabelValues(string(ch), "", dest.Country, "paused").Inc()
-		return nil, &errs.Error{Code: CodeSendingPaused, Status: http.StatusServiceUnavailable, RetryAfter: res.PausedFor,
-			Message: "Codes cannot be sent to this destination right now. Try another channel, such as email, or try again later."}
-	}
-
 	code, provider := "", ""
 	if tn, ok := s.tests[dest.Value]; ok && now.Before(tn.expires) {
 		code, provider = tn.code, "test_number"
@@ -184,8 +161,27 @@ func (s *Service) Start(ctx context.Context, req StartRequest, meta Meta) (*Star
 	kid, mac := s.keys.Sum(id, code)
 	c := &Challenge{ID: id, KeyID: kid, MAC: mac, Dest: dest, Channel: ch, ClientID: req.ClientID,
 		Locale: req.Locale, ExpiresAt: now.Add(s.cfg.TTL)}
-	if err := s.d.Store.SaveChallenge(ctx, c, scopes, s.cfg.Breaker, now); err != nil {
+	gate := Gate{Now: now, Breaker: s.cfg.Breaker, Scopes: scopes, Limits: s.startLimits(dest, fp, req.ClientID, meta.IP, now)}
+	res, err := s.d.Store.Start(ctx, gate, c)
+	if err != nil {
 		return nil, err
+	}
+	for _, scope := range res.Tripped {
+		s.m.breakerTrips.WithLabelValues(scopeKind(scope)).Inc()
+		s.log(ctx).Error("ALERT sms pumping breaker tripped: sending paused",
+			zap.String("scope", scope), zap.Duration("pause", s.cfg.Breaker.Pause),
+			zap.Int("min_sent", s.cfg.Breaker.MinSent), zap.Float64("min_ratio", s.cfg.Breaker.MinRatio))
+		s.audit(Event{At: now, Type: EventBreaker, Subject: scope, Country: dest.Country, IP: meta.IP, RequestID: meta.RequestID})
+	}
+	if res.Limited != nil {
+		s.m.limited.WithLabelValues("start", res.Limited.Name).Inc()
+		return nil, &errs.Error{Code: errs.RateLimited, RetryAfter: res.RetryAfter,
+			Message: limitMessage(res.Limited.Name, res.RetryAfter)}
+	}
+	if res.Paused != "" {
+		s.m.sends.WithLabelValues(string(ch), "", dest.Country, "paused").Inc()
+		return nil, &errs.Error{Code: CodeSendingPaused, Status: http.StatusServiceUnavailable, RetryAfter: res.PausedFor,
+			Message: "Codes cannot be sent to this destination right now. Try another channel, such as email, or try again later."}
 	}
 	if provider == "" {
 		msg := Message{To: dest.Value, Channel: ch, Country: dest.Country, Locale: req.Locale, Code: code,
@@ -267,9 +263,11 @@ func (s *Service) startLimits(d Destination, fp, clientID, ip string, now time.T
 		}
 	}
 	if s.cfg.ResendAfter > 0 {
-		add("resend", fp, Rate{1, s.cfg.ResendAfter})
+		out = append(out, Limit{Name: "resend", Subject: fp, Count: 1, Window: s.cfg.ResendAfter, PerDestination: true})
 	}
-	add("sends_per_destination", fp, l.SendsPerDestination)
+	if r := l.SendsPerDestination; r.Count > 0 {
+		out = append(out, Limit{Name: "sends_per_destination", Subject: fp, Count: r.Count, Window: r.Window, PerDestination: true})
+	}
 	add("sends_per_ip", ip, l.SendsPerIP)
 	add("sends_per_device", clientID, l.SendsPerDevice)
 	country := d.Country
@@ -326,14 +324,15 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 	l := s.cfg.Limits
 	ipLimit := Limit{Name: "verifies_per_ip", Subject: meta.IP, Count: l.VerifiesPerIP.Count, Window: l.VerifiesPerIP.Window}
 	destLimit := Limit{Name: "verifies_per_destination", Subject: ChallengeTag(req.ChallengeID), Count: l.VerifiesPerDest.Count, Window: l.VerifiesPerDest.Window}
-	c, st, wait, err := s.d.Store.Attempt(ctx, req.ChallengeID, ipLimit, destLimit, s.cfg.MaxAttempts, now)
+	at, err := s.d.Store.Attempt(ctx, req.ChallengeID, ipLimit, destLimit, s.cfg.MaxAttempts, now)
 	if err != nil {
 		return nil, err
 	}
-	switch st {
+	c := at.Challenge
+	switch at.Status {
 	case AttemptLimited:
 		s.m.verifies.WithLabelValues("", "", "rate_limited").Inc()
-		return nil, &errs.Error{Code: errs.RateLimited, RetryAfter: wait, Message: limitMessage("verify", wait)}
+		return nil, &errs.Error{Code: errs.RateLimited, RetryAfter: at.RetryAfter, Message: limitMessage("verify", at.RetryAfter)}
 	case AttemptMissing:
 		s.m.verifies.WithLabelValues("", "", "gone").Inc()
 		return nil, s.gone()
@@ -377,16 +376,29 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 	}
 	s.m.verifies.WithLabelValues(string(c.Channel), c.Dest.Country, "success").Inc()
 
-	id, created, err := s.identity(ctx, c.Dest, now)
-	if err != nil {
-		return nil, err
+	id, created := at.Identity, false
+	if id == nil || id.Kind != c.Dest.Kind || id.Value != c.Dest.Value {
+		if id, created, err = s.identity(ctx, c.Dest, now); err != nil {
+			return nil, err
+		}
 	}
 	kind := "returning"
 	if created {
 		kind = "new"
 	}
 	s.m.logins.WithLabelValues(string(c.Channel), c.Dest.Country, kind).Inc()
-	sess, err := s.newSession(ctx, id, []string{"otp", string(c.Channel)}, now)
+	mtok := at.MagentoToken
+	if at.Identity != id || mtok == "" {
+		// Cache what this login had to look up, for the next one.
+		var until time.Time
+		if mtok == "" {
+			mtok, until = s.magentoToken(ctx, id)
+		}
+		if err := s.d.Store.Remember(ctx, c.ID, id, mtok, until.Sub(now)); err != nil {
+			s.log(ctx).Warn("login cache not written", zap.Error(err))
+		}
+	}
+	sess, err := s.newSession(ctx, id, []string{"otp", string(c.Channel)}, mtok, now)
 	if err != nil {
 		return nil, err
 	}
@@ -394,6 +406,18 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 	s.audit(Event{At: now, Type: EventVerify, Subject: c.Dest.Masked(), IdentityID: id.ID, Channel: string(c.Channel),
 		Country: c.Dest.Country, IP: meta.IP, ClientID: c.ClientID, RequestID: meta.RequestID, Detail: kind})
 	return sess, nil
+}
+
+// magentoToken mints (or takes from the adapter's cache) the customer's
+// Magento token. It is a convenience: our tokens are valid without it, so a
+// Magento outage leaves it out instead of failing the login.
+func (s *Service) magentoToken(ctx context.Context, id *Identity) (string, time.Time) {
+	tok, until, err := s.d.Customers.CustomerToken(ctx, id.MagentoCustomerID, id.MagentoEmail)
+	if err != nil {
+		s.log(ctx).Warn("magento customer token unavailable", zap.Int64("magento_customer_id", id.MagentoCustomerID), zap.Error(err))
+		return "", time.Time{}
+	}
+	return tok, until
 }
 
 func (s *Service) gone() error {
@@ -455,7 +479,7 @@ func (s *Service) placeholderEmail(d Destination) (string, error) {
 	return strings.NewReplacer("{digits}", strings.TrimPrefix(d.Value, "+"), "{random}", random).Replace(s.cfg.Identity.PhoneEmailTemplate), nil
 }
 
-func (s *Service) newSession(ctx context.Context, id *Identity, amr []string, now time.Time) (*Session, error) {
+func (s *Service) newSession(ctx context.Context, id *Identity, amr []string, magentoToken string, now time.Time) (*Session, error) {
 	family, err := randomID(s.d.Rand)
 	if err != nil {
 		return nil, err
@@ -469,22 +493,15 @@ func (s *Service) newSession(ctx context.Context, id *Identity, amr []string, no
 	if err := s.d.Identities.IssueRefresh(ctx, t); err != nil {
 		return nil, err
 	}
-	return s.finish(ctx, id, family, rt, amr, now)
+	return s.finish(id, family, rt, amr, magentoToken, now)
 }
 
-func (s *Service) finish(ctx context.Context, id *Identity, family, refresh string, amr []string, now time.Time) (*Session, error) {
+func (s *Service) finish(id *Identity, family, refresh string, amr []string, magentoToken string, now time.Time) (*Session, error) {
 	at, ttl, err := s.d.Tokens.Access(AccessClaims{Subject: strconv.FormatInt(id.MagentoCustomerID, 10), IdentityID: id.ID, SessionID: family, AMR: amr}, now)
 	if err != nil {
 		return nil, err
 	}
-	sess := &Session{AccessToken: at, ExpiresIn: ttl, RefreshToken: refresh, Identity: id}
-	// The Magento token is a convenience: our tokens are valid without it,
-	// so a Magento outage leaves it out instead of failing the login.
-	sess.MagentoCustomerToken, err = s.d.Customers.CustomerToken(ctx, id.MagentoCustomerID, id.MagentoEmail)
-	if err != nil {
-		s.log(ctx).Warn("magento customer token unavailable", zap.Int64("magento_customer_id", id.MagentoCustomerID), zap.Error(err))
-	}
-	return sess, nil
+	return &Session{AccessToken: at, ExpiresIn: ttl, RefreshToken: refresh, Identity: id, MagentoCustomerToken: magentoToken}, nil
 }
 
 // Refresh rotates a refresh token: the presented one is spent and a new pair
@@ -512,7 +529,8 @@ func (s *Service) Refresh(ctx context.Context, token string, meta Meta) (*Sessio
 		return nil, err
 	}
 	s.audit(Event{At: now, Type: EventRefresh, Subject: maskIdentity(id), IdentityID: id.ID, IP: meta.IP, RequestID: meta.RequestID})
-	return s.finish(ctx, id, next.FamilyID, rt, []string{"otp", "refresh"}, now)
+	mtok, _ := s.magentoToken(ctx, id)
+	return s.finish(id, next.FamilyID, rt, []string{"otp", "refresh"}, mtok, now)
 }
 
 // Logout revokes the session (refresh token family) of token. Access tokens
@@ -565,7 +583,3 @@ func scopeKind(scope string) string {
 	k, _, _ := strings.Cut(scope, ":")
 	return k
 }
-
-// maskScope keeps a breaker scope readable without a full number: scopes are
-// a country or a short prefix, never a whole number.
-func maskScope(scope string) string { return scope }

@@ -95,9 +95,9 @@ func (c *memCustomers) Create(context.Context, string, string, string) (int64, e
 	return c.next.Add(1), nil
 }
 
-func (c *memCustomers) CustomerToken(context.Context, int64, string) (string, error) {
+func (c *memCustomers) CustomerToken(context.Context, int64, string) (string, time.Time, error) {
 	c.calls.Add(1)
-	return "magento-token", nil
+	return "magento-token", time.Now().Add(time.Hour), nil
 }
 
 type fixture struct {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/magefleet/platform/internal/database"
@@ -14,34 +16,116 @@ import (
 )
 
 // MySQL is otp.Identities over MySQL with prepared statements for the hot
-// path. Build it with NewMySQL; it is safe for concurrent use.
+// path. New refresh tokens from concurrent logins are written together in
+// multi-row INSERTs (one round trip and one log flush for a batch); each
+// caller still returns only once its row is committed. Build it with
+// NewMySQL and Close it after the last use; it is safe for concurrent use.
 type MySQL struct {
 	db           *sql.DB
 	findIdentity *sql.Stmt
-	insertToken  *sql.Stmt
+	inserts      chan insertReq
+	wg           sync.WaitGroup
+	stmtMu       sync.Mutex
+	batchStmts   map[int]*sql.Stmt
 }
+
+type insertReq struct {
+	t    otp.RefreshToken
+	done chan error
+}
+
+const (
+	insertWorkers = 4
+	maxBatch      = 64
+)
 
 var _ otp.Identities = (*MySQL)(nil)
 
 // NewMySQL prepares the hot statements on db.
 func NewMySQL(ctx context.Context, db *sql.DB) (*MySQL, error) {
-	m := &MySQL{db: db}
+	m := &MySQL{db: db, inserts: make(chan insertReq, 1024), batchStmts: map[int]*sql.Stmt{}}
 	var err error
 	if m.findIdentity, err = db.PrepareContext(ctx, `SELECT id, magento_customer_id, magento_email, created_at
 		FROM otp_identities WHERE kind = ? AND value = ?`); err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
-	if m.insertToken, err = db.PrepareContext(ctx, `INSERT INTO otp_refresh_tokens
-		(token_hash, family_id, identity_id, issued_at, expires_at, family_expires_at) VALUES (?, ?, ?, ?, ?, ?)`); err != nil {
-		return nil, fmt.Errorf("prepare: %w", err)
+	for range insertWorkers {
+		m.wg.Add(1)
+		go m.insertLoop()
 	}
 	return m, nil
 }
 
-// Close releases the prepared statements.
+// Close stops the insert workers and releases the prepared statements.
 func (m *MySQL) Close() {
+	close(m.inserts)
+	m.wg.Wait()
 	m.findIdentity.Close()
-	m.insertToken.Close()
+	m.stmtMu.Lock()
+	defer m.stmtMu.Unlock()
+	for _, st := range m.batchStmts {
+		st.Close()
+	}
+}
+
+// insertLoop writes whatever refresh tokens are waiting, up to maxBatch at
+// a time, without waiting for more.
+func (m *MySQL) insertLoop() {
+	defer m.wg.Done()
+	batch := make([]insertReq, 0, maxBatch)
+	for req := range m.inserts {
+		batch = append(batch[:0], req)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-m.inserts:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		err := m.insertBatch(batch)
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+}
+
+func (m *MySQL) insertBatch(batch []insertReq) error {
+	st, err := m.batchStmt(len(batch))
+	if err != nil {
+		return err
+	}
+	args := make([]any, 0, 6*len(batch))
+	for _, r := range batch {
+		t := r.t
+		args = append(args, t.Hash, t.FamilyID, t.IdentityID, t.IssuedAt.UTC(), t.ExpiresAt.UTC(), t.FamilyExpiresAt.UTC())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := st.ExecContext(ctx, args...); err != nil {
+		return fmt.Errorf("insert refresh tokens: %w", err)
+	}
+	return nil
+}
+
+func (m *MySQL) batchStmt(n int) (*sql.Stmt, error) {
+	m.stmtMu.Lock()
+	defer m.stmtMu.Unlock()
+	if st, ok := m.batchStmts[n]; ok {
+		return st, nil
+	}
+	q := "INSERT INTO otp_refresh_tokens (token_hash, family_id, identity_id, issued_at, expires_at, family_expires_at) VALUES " +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?),", n), ",")
+	st, err := m.db.Prepare(q)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	m.batchStmts[n] = st
+	return st, nil
 }
 
 // FindIdentity implements otp.Identities.
@@ -72,13 +156,18 @@ func (m *MySQL) CreateIdentity(ctx context.Context, id *otp.Identity) error {
 	return nil
 }
 
-// IssueRefresh implements otp.Identities: one round trip.
+// IssueRefresh implements otp.Identities: the token joins the next batch
+// insert and IssueRefresh returns once it is committed.
 func (m *MySQL) IssueRefresh(ctx context.Context, t otp.RefreshToken) error {
-	_, err := m.insertToken.ExecContext(ctx, t.Hash, t.FamilyID, t.IdentityID, t.IssuedAt.UTC(), t.ExpiresAt.UTC(), t.FamilyExpiresAt.UTC())
-	if err != nil {
-		return fmt.Errorf("insert refresh token: %w", err)
+	req := insertReq{t: t, done: make(chan error, 1)}
+	select {
+	case m.inserts <- req:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return nil
+	// Once queued the row is written whatever happens to ctx; wait for it
+	// so the token is never handed out before it is stored.
+	return <-req.done
 }
 
 func invalidRefresh(msg string) error {

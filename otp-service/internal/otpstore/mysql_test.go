@@ -16,7 +16,7 @@ import (
 	"github.com/magefleet/platform/otp-service/internal/otp"
 )
 
-func newMySQL(t *testing.T) (*MySQL, *sql.DB) {
+func newMySQL(t testing.TB) (*MySQL, *sql.DB) {
 	t.Helper()
 	db := databasetest.New(t, os.DirFS("../../migrations"))
 	m, err := NewMySQL(context.Background(), db)

@@ -2,6 +2,7 @@ package otpstore
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -21,26 +22,33 @@ func newRedis(t *testing.T) *Redis {
 
 var breaker = otp.Breaker{Window: 10 * time.Minute, Buckets: 10, MinSent: 4, MinRatio: 0.5, Pause: time.Hour}
 
-func TestGateCountsEachLimit(t *testing.T) {
+func challenge(tag string, i int, now time.Time) *otp.Challenge {
+	return &otp.Challenge{ID: fmt.Sprintf("%-12s%020d", tag, i)[:32], KeyID: "k", MAC: []byte{1}, ExpiresAt: now.Add(time.Minute)}
+}
+
+func TestStartCountsEachLimit(t *testing.T) {
 	r := newRedis(t)
 	ctx := context.Background()
 	now := time.Now()
 	g := otp.Gate{Now: now, Breaker: breaker, Limits: []otp.Limit{
+		{Name: "d", Subject: "AAAAAAAAAAAA", Count: 3, Window: time.Minute, PerDestination: true},
 		{Name: "a", Subject: "x", Count: 2, Window: time.Minute},
 		{Name: "b", Subject: "y", Count: 3, Window: time.Hour},
 	}}
 	for i := 1; i <= 4; i++ {
-		res, err := r.Gate(ctx, g)
+		c := challenge("AAAAAAAAAAAA", i, now)
+		res, err := r.Start(ctx, g, c)
 		if err != nil {
 			t.Fatal(err)
 		}
+		at, _ := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, 5, now)
 		switch {
-		case i <= 2 && res.Limited != nil:
-			t.Fatalf("Gate #%d limited by %v; want allowed", i, res.Limited.Name)
-		case i == 3 && (res.Limited == nil || res.Limited.Name != "a"):
-			t.Fatalf("Gate #3 = %+v; want limited by a", res)
-		case i == 4 && (res.RetryAfter <= time.Minute || res.RetryAfter > time.Hour):
-			t.Fatalf("Gate #4 RetryAfter = %v; want the longest wait (b's hour)", res.RetryAfter)
+		case i <= 2 && (res.Limited != nil || at.Status != otp.AttemptOK):
+			t.Fatalf("Start #%d = %+v, saved %v; want allowed and saved", i, res, at.Status)
+		case i == 3 && (res.Limited == nil || res.Limited.Name != "a" || at.Status != otp.AttemptMissing):
+			t.Fatalf("Start #3 = %+v, challenge %v; want limited by a and not saved", res, at.Status)
+		case i == 4 && (res.Limited == nil || res.Limited.Name != "d" || res.RetryAfter <= time.Minute):
+			t.Fatalf("Start #4 = %+v; want limited first by d, waiting for b's hour", res)
 		}
 	}
 }
@@ -50,39 +58,59 @@ func TestBreakerTripsOnLowVerifiedRatio(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	scopes := []string{"cc:IN"}
-	check := func() otp.GateResult {
+	start := func(i int) (otp.GateResult, *otp.Challenge) {
 		t.Helper()
-		res, err := r.Gate(ctx, otp.Gate{Now: now, Breaker: breaker, Scopes: scopes})
+		c := challenge(fmt.Sprintf("T%011d", i), i, now)
+		res, err := r.Start(ctx, otp.Gate{Now: now, Breaker: breaker, Scopes: scopes}, c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return res
+		return res, c
 	}
-	c := &otp.Challenge{ID: "AAAAAAAAAAAAbbbbbbbbbbbbbbbbbbbb", ExpiresAt: now.Add(time.Minute)}
-	for range 4 {
-		if res := check(); res.Paused != "" {
+	var cs []*otp.Challenge
+	for i := range 4 {
+		res, c := start(i)
+		if res.Paused != "" {
 			t.Fatalf("paused before any evidence: %+v", res)
 		}
-		if err := r.SaveChallenge(ctx, c, scopes, breaker, now); err != nil {
-			t.Fatal(err)
-		}
+		cs = append(cs, c)
 	}
 	// 4 sent, 2 verified: ratio 0.5 is not below 0.5.
-	for range 2 {
-		if _, err := r.Consume(ctx, c, scopes, breaker, now); err != nil {
-			t.Fatal(err)
+	for _, c := range cs[:2] {
+		if ok, err := r.Consume(ctx, c, scopes, breaker, now); !ok || err != nil {
+			t.Fatalf("Consume = %v, %v", ok, err)
 		}
-		_ = r.SaveChallenge(ctx, c, nil, breaker, now)
 	}
-	if res := check(); res.Paused != "" {
+	res, _ := start(5) // checks at 4 sent / 2 verified, then counts a fifth send
+	if res.Paused != "" {
 		t.Fatalf("paused at ratio 0.5: %+v", res)
 	}
-	_ = r.SaveChallenge(ctx, c, scopes, breaker, now) // 5 sent, 2 verified: 0.4
-	res := check()
+	res, c := start(6) // 5 sent, 2 verified: 0.4
 	if res.Paused != "cc:IN" || len(res.Tripped) != 1 || res.PausedFor != time.Hour {
-		t.Fatalf("Gate at ratio 0.4 = %+v; want tripped and paused for 1h", res)
+		t.Fatalf("Start at ratio 0.4 = %+v; want tripped and paused for 1h", res)
 	}
-	if res := check(); res.Paused != "cc:IN" || len(res.Tripped) != 0 {
-		t.Fatalf("Gate after trip = %+v; want paused, not tripped again", res)
+	if at, _ := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, 5, now); at.Status != otp.AttemptMissing {
+		t.Errorf("a refused start left its challenge: %v", at.Status)
+	}
+	if res, _ := start(7); res.Paused != "cc:IN" || len(res.Tripped) != 0 {
+		t.Fatalf("Start after trip = %+v; want paused, not tripped again", res)
+	}
+}
+
+func TestRememberIsReadByAttempt(t *testing.T) {
+	r := newRedis(t)
+	ctx := context.Background()
+	now := time.Now()
+	c := challenge("BBBBBBBBBBBB", 1, now)
+	if _, err := r.Start(ctx, otp.Gate{Now: now, Breaker: breaker}, c); err != nil {
+		t.Fatal(err)
+	}
+	id := &otp.Identity{ID: 9, Kind: "phone", Value: "+919876543210", MagentoCustomerID: 77, MagentoEmail: "x@phone.example", CreatedAt: now.Truncate(time.Millisecond)}
+	if err := r.Remember(ctx, c.ID, id, "mtok", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	at, err := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, 5, now)
+	if err != nil || at.Identity == nil || *at.Identity != *id || at.MagentoToken != "mtok" {
+		t.Errorf("Attempt = %+v, %v; want the remembered identity and token", at, err)
 	}
 }
