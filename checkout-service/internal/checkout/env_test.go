@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"database/sql"
 	"github.com/magefleet/platform/checkout-service/internal/checkout"
 	"github.com/magefleet/platform/checkout-service/internal/checkoutstore"
 	"github.com/magefleet/platform/checkout-service/internal/gateway"
@@ -19,7 +20,6 @@ import (
 	"github.com/magefleet/platform/internal/cache/cachetest"
 	"github.com/magefleet/platform/internal/database/databasetest"
 	"github.com/magefleet/platform/internal/errs"
-	"database/sql"
 	"github.com/redis/go-redis/v9"
 )
 

@@ -127,7 +127,7 @@ type Stats struct {
 	now  func() time.Time
 }
 
-// NewStats returns Stats over rdb.
+// NewStats returns Stats over rdb; a nil now means time.Now.
 func NewStats(rdb redis.UniversalClient, prefix string, cfg StatsConfig, now func() time.Time) *Stats {
 	if cfg.Window <= 0 {
 		cfg.Window = 15 * time.Minute
@@ -143,6 +143,9 @@ func NewStats(rdb redis.UniversalClient, prefix string, cfg StatsConfig, now fun
 	}
 	if cfg.ProbeSuccesses <= 0 {
 		cfg.ProbeSuccesses = 3
+	}
+	if now == nil {
+		now = time.Now
 	}
 	return &Stats{rdb: rdb, keys: cache.NewKeys(prefix + "routing:"), cfg: cfg, now: now}
 }
