@@ -191,9 +191,11 @@ func (g *Gateway) Lookup(ctx context.Context, req gateway.ChargeRequest, referen
 	return gateway.Result{Status: gateway.NotFound}, nil
 }
 
-// Capture captures amount (minor units of currency) of the authorised
-// PaymentIntent reference. Its idempotency key is derived from the reference
-// and amount, so repeating a capture is safe.
+// Capture captures amount (minor units of currency; 0: all of it) of the
+// authorised PaymentIntent reference. Its idempotency key is derived from
+// the reference and amount, and an intent no longer capturable (captured or
+// cancelled already) is answered with its state, so repeating a capture is
+// safe.
 func (g *Gateway) Capture(ctx context.Context, reference string, amount int64, currency string) (gateway.Result, error) {
 	if reference == "" {
 		return gateway.Result{}, errs.Invalidf("reference", "is required")
@@ -209,6 +211,10 @@ func (g *Gateway) Capture(ctx context.Context, reference string, amount int64, c
 	params.Context = ctx
 	params.SetIdempotencyKey(fmt.Sprintf("capture_%s_%d", reference, amount))
 	pi, err := g.api.PaymentIntents.Capture(reference, params)
+	if unexpectedState(err) {
+		// Captured or cancelled already: answer the intent's state.
+		return g.Lookup(ctx, gateway.ChargeRequest{}, reference)
+	}
 	if err != nil {
 		return g.failure("stripe capture payment intent", true, err)
 	}
@@ -216,7 +222,8 @@ func (g *Gateway) Capture(ctx context.Context, reference string, amount int64, c
 }
 
 // Void cancels the uncaptured PaymentIntent reference; the Result is Failed
-// with the decline code "canceled".
+// with the decline code "canceled". An intent that can no longer be
+// cancelled is answered with its state (Captured if it was captured).
 func (g *Gateway) Void(ctx context.Context, reference string) (gateway.Result, error) {
 	if reference == "" {
 		return gateway.Result{}, errs.Invalidf("reference", "is required")
@@ -225,6 +232,9 @@ func (g *Gateway) Void(ctx context.Context, reference string) (gateway.Result, e
 	params.Context = ctx
 	params.SetIdempotencyKey("void_" + reference)
 	pi, err := g.api.PaymentIntents.Cancel(reference, params)
+	if unexpectedState(err) {
+		return g.Lookup(ctx, gateway.ChargeRequest{}, reference)
+	}
 	if err != nil {
 		return g.failure("stripe cancel payment intent", true, err)
 	}
@@ -304,10 +314,15 @@ func (g *Gateway) failure(op string, write bool, err error) (gateway.Result, err
 		return declines.Failed(ref, "payment_method_invalid", string(se.Code)), nil
 	case se.HTTPStatusCode == http.StatusPaymentRequired:
 		return gateway.Result{Status: gateway.Failed, Reference: ref, Decline: declineOf(se)}, nil
-	case se.HTTPStatusCode == http.StatusBadRequest && write && se.Code == stripe.ErrorCodePaymentIntentUnexpectedState:
-		return gateway.Result{}, errs.Wrap(errs.Conflict, se, "%s: %s", op, se.Msg)
 	}
 	return gateway.Result{}, declines.Status(se.HTTPStatusCode, op, write, se)
+}
+
+// unexpectedState reports whether err is Stripe refusing an action because
+// of the PaymentIntent's state.
+func unexpectedState(err error) bool {
+	var se *stripe.Error
+	return errors.As(err, &se) && se.Code == stripe.ErrorCodePaymentIntentUnexpectedState
 }
 
 // declineOf maps a Stripe error (a card error or a PaymentIntent's

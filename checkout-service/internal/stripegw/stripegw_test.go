@@ -547,3 +547,35 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestCaptureVoidRepeat: a capture or void of an intent already in its final
+// state answers that state instead of an error.
+func TestCaptureVoidRepeat(t *testing.T) {
+	tests := []struct {
+		name   string
+		intent string
+		act    func(*stripegw.Gateway) (gateway.Result, error)
+		want   gateway.Status
+	}{
+		{"capture twice", "succeeded", func(g *stripegw.Gateway) (gateway.Result, error) {
+			return g.Capture(context.Background(), "pi_fake", 1050, "EUR")
+		}, gateway.Captured},
+		{"void twice", "canceled", func(g *stripegw.Gateway) (gateway.Result, error) { return g.Void(context.Background(), "pi_fake") }, gateway.Failed},
+		{"void after capture", "succeeded", func(g *stripegw.Gateway) (gateway.Result, error) { return g.Void(context.Background(), "pi_fake") }, gateway.Captured},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := fake(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost {
+					respond(400, `{"error":{"type":"invalid_request_error","code":"payment_intent_unexpected_state","message":"This PaymentIntent's status is not capturable"}}`)(w, r)
+					return
+				}
+				respond(200, intent(tt.intent, ""))(w, r)
+			})
+			res, err := tt.act(g)
+			if err != nil || res.Status != tt.want || res.Reference != "pi_fake" {
+				t.Errorf("%s = %+v, %v; want %s", tt.name, res, err, tt.want)
+			}
+		})
+	}
+}
