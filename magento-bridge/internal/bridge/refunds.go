@@ -24,6 +24,9 @@ type RefundStore interface {
 	// PlatformOrder returns the progress of the payment whose order is
 	// orderID, or errs.NotFound when the bridge did not place it.
 	PlatformOrder(ctx context.Context, orderID int64) (*Progress, error)
+	// OldestUnfinished returns when the oldest payment created since since
+	// began its way to an order without its order being recorded yet.
+	OldestUnfinished(ctx context.Context, since time.Time) (time.Time, bool, error)
 	Payment(ctx context.Context, id string) (*Payment, error)
 	// AddRefund records a credit memo once; added is false when it was
 	// recorded before.
@@ -156,6 +159,14 @@ func (r *RefundSync) scanCreditMemos(ctx context.Context) error {
 		if len(res.Items) < r.cfg.PageSize || page*r.cfg.PageSize >= res.TotalCount {
 			break
 		}
+	}
+	// A credit memo may already exist for an order placed by an attempt
+	// whose order id is not recorded yet (it will be, once the attempt is
+	// retried): the cursor waits for such payments, for up to a day.
+	if t, ok, err := r.store.OldestUnfinished(ctx, r.now().Add(-24*time.Hour)); err != nil {
+		return err
+	} else if ok && !newest.IsZero() && t.Before(newest) {
+		newest = t
 	}
 	if !newest.IsZero() {
 		return r.store.SetCursor(ctx, CursorCreditMemos, newest, r.now())

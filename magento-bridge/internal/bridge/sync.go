@@ -183,7 +183,7 @@ func (s *Syncer) Process(ctx context.Context, ev Event, worker string) {
 		return
 	case errs.Is(err, CodeBusy):
 		entry.Step, entry.Outcome, entry.Code, entry.Error = StepNew, "busy", CodeBusy, err.Error()
-		if err := s.store.Retry(ctx, ev, "", worker, entry, s.now().Add(s.jitter(s.cfg.RetryBase))); err != nil {
+		if err := s.store.Retry(ctx, ev, "", worker, entry, s.now().Add(s.backoff(ev.Attempts))); err != nil {
 			log.Warn("release busy event", zap.Error(err))
 		}
 		return

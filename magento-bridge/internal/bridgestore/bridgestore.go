@@ -339,6 +339,13 @@ func (s *Store) DeadLetter(ctx context.Context, ev bridge.Event, paymentID, owne
 			WHERE payment_id = ? AND lease_owner = ?`, paymentID, owner); err != nil {
 			return fmt.Errorf("dead letter: %w", err)
 		}
+		// An order placed before the event got stuck is shown on the payment,
+		// so nobody looks for it in vain.
+		if _, err := tx.ExecContext(ctx, `UPDATE payments p JOIN bridge_orders b ON b.payment_id = p.id
+			SET p.magento_order_id = b.magento_order_id, p.magento_increment_id = b.magento_increment_id, p.updated_at = ?
+			WHERE p.id = ? AND b.magento_order_id IS NOT NULL AND p.magento_order_id IS NULL`, now, paymentID); err != nil {
+			return fmt.Errorf("dead letter: %w", err)
+		}
 		return nil
 	})
 	return id, err

@@ -167,6 +167,16 @@ func (s *Store) SetCursor(ctx context.Context, name string, pos, now time.Time) 
 	return nil
 }
 
+// OldestUnfinished implements bridge.RefundStore.
+func (s *Store) OldestUnfinished(ctx context.Context, since time.Time) (time.Time, bool, error) {
+	var t sql.NullTime
+	err := s.db.QueryRowContext(ctx, `SELECT MIN(created_at) FROM bridge_orders WHERE step IN ('new', 'placing') AND created_at >= ?`, since).Scan(&t)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("oldest unfinished: %w", err)
+	}
+	return t.Time, t.Valid, nil
+}
+
 // PlatformOrder implements bridge.RefundStore.
 func (s *Store) PlatformOrder(ctx context.Context, orderID int64) (*bridge.Progress, error) {
 	p, err := scanProgress(s.db.QueryRowContext(ctx, `SELECT `+progressColumns+` FROM bridge_orders
