@@ -55,11 +55,11 @@ type serviceProcess struct {
 	done chan struct{}
 }
 
-// startService runs bin serve with a configuration for addr whose MySQL and
-// Redis are the test machine's (TEST_MYSQL_HOST/PORT, TEST_REDIS_HOST/PORT).
-// Migrations are off and the DSN names the always-present "mysql" schema:
-// the edge tests need a running service, not its tables.
-func startService(t *testing.T, bin, name, dir string) *serviceProcess {
+// startService runs bin serve in development mode on a free port, with the
+// test machine's MySQL and Redis (TEST_MYSQL_HOST/PORT, TEST_REDIS_HOST/PORT):
+// database db is created and migrated when missing, the way `make demo` does.
+// Instances of one service share db, as in production.
+func startService(t *testing.T, bin, name, prefix, db, dir string) *serviceProcess {
 	t.Helper()
 	ports, err := freePorts(1)
 	if err != nil {
@@ -77,12 +77,13 @@ log:
   level: info
   format: json
 mysql:
-  dsn: "root@tcp(%s)/mysql"
-  migrate_on_start: false
+  dsn: "root@tcp(%s)/%s"
+  migrate_on_start: true
+  create_database: true
 redis:
   addrs: [%q]
   key_prefix: "nginx-test:%s:"
-`, p.addr, mysql, redis, name)
+`, p.addr, mysql, db, redis, db)
 	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +92,9 @@ redis:
 		t.Fatal(err)
 	}
 	p.cmd = exec.Command(bin, "serve", "--config", conf)
+	// Magento is not contacted by these requests; services that insist on
+	// admin credentials get placeholders (ignored by those without them).
+	p.cmd.Env = append(os.Environ(), prefix+"_MAGENTO_ADMIN_USERNAME=edge-test", prefix+"_MAGENTO_ADMIN_PASSWORD=edge-test")
 	p.cmd.Stdout, p.cmd.Stderr = out, out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -184,10 +188,10 @@ func TestRealServices(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	otp := startService(t, filepath.Join(b.dir, "otp-service"), "otp-service", dir)
-	checkout1 := startService(t, filepath.Join(b.dir, "checkout-service"), "checkout-service-1", dir)
-	checkout2 := startService(t, filepath.Join(b.dir, "checkout-service"), "checkout-service-2", dir)
-	bridge := startService(t, filepath.Join(b.dir, "magento-bridge"), "magento-bridge", dir)
+	otp := startService(t, filepath.Join(b.dir, "otp-service"), "otp-service", "OTP", "nginx_edge_otp", dir)
+	checkout1 := startService(t, filepath.Join(b.dir, "checkout-service"), "checkout-service-1", "CHECKOUT", "nginx_edge_checkout", dir)
+	checkout2 := startService(t, filepath.Join(b.dir, "checkout-service"), "checkout-service-2", "CHECKOUT", "nginx_edge_checkout", dir)
+	bridge := startService(t, filepath.Join(b.dir, "magento-bridge"), "magento-bridge", "BRIDGE", "nginx_edge_bridge", dir)
 
 	fcgiAddr, stopFCGI, err := startMagentoStub(filepath.Join(dir, "magento"))
 	if err != nil {
