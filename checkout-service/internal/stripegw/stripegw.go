@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -425,11 +426,24 @@ func validateCharge(req gateway.ChargeRequest) error {
 	return nil
 }
 
-// metadata returns the PaymentIntent's metadata: the caller's, then the
-// payment id and attempt, which win.
+// metadata returns the PaymentIntent's metadata: the caller's, within
+// Stripe's limits (50 keys of at most 40 characters, values of at most 500),
+// then the payment id and attempt, which win.
 func metadata(req gateway.ChargeRequest) map[string]string {
 	m := make(map[string]string, len(req.Metadata)+2)
-	for k, v := range req.Metadata {
+	keys := make([]string, 0, len(req.Metadata))
+	for k := range req.Metadata {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if len(m) >= 48 || len(k) > 40 || k == "" {
+			continue
+		}
+		v := req.Metadata[k]
+		if len(v) > 500 {
+			v = v[:500]
+		}
 		m[k] = v
 	}
 	m[MetaPaymentID] = req.PaymentID
