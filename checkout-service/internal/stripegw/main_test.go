@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,9 @@ func run(m *testing.M) int {
 	bin := filepath.Join(dir, "stripe-mock")
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		goCmd = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+		// go test does not always put go on PATH; use the toolchain that
+		// built this test.
+		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go") //nolint:staticcheck // the toolchain's own root is what we want
 	}
 	build := exec.Command(goCmd, "build", "-o", bin, "github.com/stripe/stripe-mock")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
