@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/magefleet/platform/checkout-service/internal/gateway"
@@ -229,7 +230,7 @@ func (s *Service) drive(ctx context.Context, pay *Payment, token string, candida
 		if !ok {
 			continue
 		}
-		if !s.spendBudget(ctx, pay.CardFingerprint) {
+		if !s.budgetLeft(ctx, pay.CardFingerprint) {
 			last = &gateway.Decline{Code: "retry_budget_exceeded", Bucket: gateway.ShopperFixable,
 				Message: "This card was tried too often. Please use another payment method."}
 			break
@@ -269,6 +270,9 @@ func (s *Service) drive(ctx context.Context, pay *Payment, token string, candida
 			d = technical("processing_error", "The payment could not be processed.")
 		}
 		last = d
+		if d.Bucket != gateway.Technical {
+			s.spendBudget(ctx, pay.CardFingerprint) // an issuer saw this card and said no
+		}
 		att.Status = string(gateway.Failed)
 		if res.Status == gateway.NotFound {
 			att.Status = AttemptNotCharged
@@ -320,18 +324,29 @@ func (s *Service) record(ctx context.Context, gw string, p *Payment, r gateway.R
 	}
 }
 
-// spendBudget counts an attempt against the card's retry budget.
-func (s *Service) spendBudget(ctx context.Context, fp string) bool {
-	k := s.keys.Key("card", fp, "attempts")
-	n, err := s.rdb.Incr(ctx, k).Result()
-	if err != nil {
+// budgetLeft reports whether the card may be tried again: the schemes cap
+// re-attempts after declines (Visa about 15 in 30 days), so declines count,
+// successes do not.
+func (s *Service) budgetLeft(ctx context.Context, fp string) bool {
+	n, err := s.rdb.Get(ctx, s.keys.Key("card", fp, "declines")).Int64()
+	if err != nil && err != redis.Nil {
 		s.log.Warn("card retry budget unavailable", zap.Error(err))
 		return true
+	}
+	return n < int64(s.cfg.CardRetryBudget)
+}
+
+// spendBudget counts an issuer decline against the card's retry budget.
+func (s *Service) spendBudget(ctx context.Context, fp string) {
+	k := s.keys.Key("card", fp, "declines")
+	n, err := s.rdb.Incr(ctx, k).Result()
+	if err != nil {
+		s.log.Warn("card retry budget not counted", zap.Error(err))
+		return
 	}
 	if n == 1 {
 		s.rdb.Expire(ctx, k, s.cfg.CardBudgetWindow)
 	}
-	return n <= int64(s.cfg.CardRetryBudget)
 }
 
 func (s *Service) block(ctx context.Context, fp string) {

@@ -332,3 +332,27 @@ func TestNoEligibleGateway(t *testing.T) {
 		t.Fatalf("Pay(paypal) error = %v; want no_eligible_gateway", err)
 	}
 }
+
+func TestCardRetryBudgetCountsDeclines(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	// generic declines cascade once: two declines per payment
+	for i := range 5 {
+		s := e.session(t, "cart-budget-"+string(rune('a'+i)))
+		p, err := e.pay(t, s.ID, "k", sandboxgw.TokenDeclineSoft)
+		if err != nil || p.DeclineCode != "generic_decline" {
+			t.Fatalf("payment %d = %v, %v", i, p, err)
+		}
+	}
+	s := e.session(t, "cart-budget-z")
+	p, err := e.pay(t, s.ID, "k", sandboxgw.TokenDeclineSoft)
+	if err != nil || p.DeclineCode != "retry_budget_exceeded" || len(p.Attempts) != 0 {
+		t.Fatalf("11th try = %+v, %v; want retry_budget_exceeded without an attempt", p, err)
+	}
+	// successes never spend the budget
+	for i := range 12 {
+		s := e.session(t, "cart-ok-"+string(rune('a'+i)))
+		if p, err := e.pay(t, s.ID, "k", sandboxgw.TokenOK); err != nil || p.Status != checkout.StatusCaptured {
+			t.Fatalf("ok payment %d = %v, %v", i, p, err)
+		}
+	}
+}
