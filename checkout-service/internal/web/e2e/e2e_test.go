@@ -1,0 +1,388 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/magefleet/platform/checkout-service/internal/checkout"
+	"github.com/magefleet/platform/checkout-service/internal/checkouthttp"
+	"github.com/magefleet/platform/checkout-service/internal/checkoutstore"
+	"github.com/magefleet/platform/checkout-service/internal/gateway"
+	"github.com/magefleet/platform/checkout-service/internal/magentocarts"
+	"github.com/magefleet/platform/checkout-service/internal/routing"
+	"github.com/magefleet/platform/checkout-service/internal/sandboxgw"
+	"github.com/magefleet/platform/checkout-service/internal/web"
+	"github.com/magefleet/platform/internal/cache/cachetest"
+	"github.com/magefleet/platform/internal/config"
+	"github.com/magefleet/platform/internal/database/databasetest"
+	"github.com/magefleet/platform/internal/httpserver"
+	"github.com/magefleet/platform/internal/magento"
+	"github.com/magefleet/platform/internal/magentosandbox"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// stack is the platform's checkout side as a shopper reaches it.
+type stack struct {
+	sandbox *magentosandbox.Sandbox
+	mc      *magento.Client
+	db      *sql.DB
+	svc     *checkout.Service
+	url     string
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	sb := magentosandbox.New(magentosandbox.Options{})
+	msrv := httptest.NewServer(sb.Handler())
+	t.Cleanup(msrv.Close)
+	mcfg := magento.DefaultConfig()
+	mcfg.BaseURL, mcfg.AdminUsername, mcfg.AdminPassword = msrv.URL, "admin", config.Secret("admin123")
+	mc, err := magento.New(mcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := databasetest.New(t, os.DirFS("../../../migrations"))
+	rdb, prefix := cachetest.New(t)
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+
+	hs, err := httpserver.New(config.DefaultHTTP("127.0.0.1:0"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(hs)
+	base := "http://" + srv.Listener.Addr().String()
+
+	caps := gateway.Capabilities{Methods: []gateway.Method{gateway.Card}, Currencies: []string{"USD"}}
+	var gws []gateway.Gateway
+	var rgws []routing.Gateway
+	sandboxes := map[string]*sandboxgw.Gateway{}
+	for _, name := range []string{"sandbox-a", "sandbox-b"} {
+		sb := sandboxgw.New(sandboxgw.Config{Name: name, Capabilities: caps, SuccessRate: 1, FeeBps: 290, FeeFixed: 30,
+			SettleAfter: 2 * time.Second, ActionURL: base + "/sandbox/3ds", WebhookSecret: "whsec_" + name}, rdb, prefix, nil)
+		sandboxes[name] = sb
+		gws = append(gws, sb)
+		rgws = append(rgws, routing.Gateway{Name: name, Enabled: true, Caps: caps, Fees: routing.FeeModel{"default": {PercentBps: 290, Fixed: 30}}})
+	}
+	router, err := routing.NewRouter(rgws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := checkout.New(checkout.Config{Capture: true, Country: "US", ReturnURL: base + "/checkout/return?payment={payment}",
+		DefaultRules: []byte(`{"default_selection": {"type": "priority", "data": ["sandbox-a", "sandbox-b"]}, "rules": []}`)},
+		checkout.Deps{Carts: magentocarts.New(mc), Sessions: checkoutstore.NewSessions(rdb, prefix), Store: checkoutstore.New(db),
+			Gateways: gws, Router: router, Stats: routing.NewStats(rdb, prefix, routing.StatsConfig{}, time.Now),
+			Redis: rdb, Prefix: prefix, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := web.DefaultConfig()
+	cfg.PublicBaseURL, cfg.AllowedReturnOrigins, cfg.CartURL = base, []string{msrv.URL}, msrv.URL+"/checkout/cart/"
+	cfg.PollInterval = 500 * time.Millisecond
+	pages, err := web.New(cfg, web.Deps{Sessions: svc, Payments: svc, Carts: magentocarts.New(mc), Actions: web.SandboxActions(svc),
+		Redis: rdb, Prefix: prefix, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The JSON API beside the pages, as setup.go wires them: no route clashes.
+	(&checkouthttp.Handler{Svc: svc, Sandboxes: sandboxes}).Register(hs.Engine())
+	pages.Register(hs.Engine())
+	srv.Start()
+	t.Cleanup(srv.Close)
+	s := &stack{sandbox: sb, mc: mc, db: db, svc: svc, url: base}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.bridge(ctx, t) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return s
+}
+
+// bridge does what magento-bridge does with a captured payment, for this
+// test: place the Magento order from the cart with an offline method and
+// record its number on the payment. (The bridge is its own service; its
+// internal packages cannot be imported from here.)
+func (s *stack) bridge(ctx context.Context, t *testing.T) {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT id FROM payments WHERE status = 'captured' AND magento_order_id IS NULL`)
+		if err != nil {
+			continue
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if rows.Scan(&id) == nil {
+				ids = append(ids, id)
+			}
+		}
+		rows.Close()
+		for _, id := range ids {
+			p, err := s.svc.Payment(ctx, id)
+			if err != nil {
+				continue
+			}
+			oid, err := s.mc.PlaceOrder(ctx, magento.GuestCart(p.Snapshot.MaskedQuoteID), magento.PlaceOrderRequest{
+				Email: p.Snapshot.Email, PaymentMethod: magento.Payment{Method: "purchaseorder", PONumber: p.Gateway + " " + p.GatewayReference}})
+			if err != nil {
+				t.Logf("bridge: place order for %s: %v", id, err)
+				continue
+			}
+			o, err := s.mc.Order(ctx, oid)
+			if err != nil {
+				continue
+			}
+			if _, err := s.db.ExecContext(ctx, `UPDATE payments SET magento_order_id = ?, magento_increment_id = ? WHERE id = ?`, oid, o.IncrementID, id); err != nil {
+				t.Logf("bridge: record order: %v", err)
+			}
+		}
+	}
+}
+
+// artifacts returns the directory screenshots go to: $ARTIFACTS_DIR, or
+// .artifacts/web-e2e at the repository root (ignored by git).
+func artifacts(t *testing.T) string {
+	dir := os.Getenv("ARTIFACTS_DIR")
+	if dir == "" {
+		wd, _ := os.Getwd()
+		for d := wd; d != filepath.Dir(d); d = filepath.Dir(d) {
+			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+				dir = filepath.Join(d, ".artifacts")
+				break
+			}
+		}
+	}
+	dir = filepath.Join(dir, "web-e2e")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// newBrowser starts headless Chromium with a fresh profile, sized like a phone.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		t.Fatalf("Chromium is required at %s (make deps installs it): %v", chromiumPath, err)
+	}
+	opts := append([]chromedp.ExecAllocatorOption{},
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Headless,
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(412, 915),
+	)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); acancel() })
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(412, 915, chromedp.EmulateScale(1))); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx
+}
+
+type shopper struct {
+	t    *testing.T
+	ctx  context.Context
+	dir  string
+	name string
+}
+
+func (s *shopper) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		loc, _ := chromedp.Run(s.ctx, chromedp.Location())
+		s.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
+		s.t.Fatalf("%s (at %s): %v", what, loc, err)
+	}
+}
+
+func (s *shopper) text(sel string) string {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		s.t.Fatalf("read %s: %v", sel, err)
+	}
+	return v
+}
+
+// shot saves a full-page screenshot.
+func (s *shopper) shot(name string) {
+	s.t.Helper()
+	b, err := chromedp.Run(s.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		s.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	path := filepath.Join(s.dir, s.name+"-"+name+".png")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Logf("screenshot: %s", path)
+}
+
+// checkout hands a fresh sandbox guest cart off to the secure checkout and
+// fills the details and shipping pages with the keyboard.
+func (s *shopper) checkout(st *stack) string {
+	s.t.Helper()
+	cart, err := st.sandbox.CreateGuestCartWithItems(
+		magentosandbox.CartLine{SKU: "MH01-XS-Black", Qty: 1}, magentosandbox.CartLine{SKU: "24-MB01", Qty: 2})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.do("hand off", chromedp.Navigate(st.url+"/checkout/start?cart="+cart.MaskedID), chromedp.WaitVisible(chromedp.ID("email")))
+	s.shot("1-details")
+	s.do("fill details",
+		chromedp.SendKeys(chromedp.ID("email"), "ada@example.com"),
+		chromedp.SendKeys(chromedp.ID("phone"), "+1 555 010 0199"),
+		chromedp.SendKeys(chromedp.ID("firstname"), "Ada"),
+		chromedp.SendKeys(chromedp.ID("lastname"), "Lovelace"),
+		chromedp.SendKeys(chromedp.ID("street1"), "6146 Honey Bluff Parkway"),
+		chromedp.SendKeys(chromedp.ID("city"), "Los Angeles"),
+		chromedp.SendKeys(chromedp.ID("region"), "CA"),
+		chromedp.SendKeys(chromedp.ID("postcode"), "90001\r"), // Enter submits, as on a keyboard
+		chromedp.WaitVisible(chromedp.CSS(`input[name=method]`)),
+	)
+	s.shot("2-shipping")
+	s.do("choose shipping", chromedp.Click(chromedp.CSS(`input[value="tablerate|bestway"]`)),
+		chromedp.Click(chromedp.CSS(`form button[type=submit]`)), chromedp.WaitVisible(chromedp.ID("card-number")))
+	return cart.MaskedID
+}
+
+func (s *shopper) pay(card string) {
+	s.t.Helper()
+	s.do("enter card "+card, chromedp.SendKeys(chromedp.ID("card-number"), card),
+		chromedp.SendKeys(chromedp.ID("card-exp"), "1234"), chromedp.SendKeys(chromedp.ID("card-cvc"), "123"))
+}
+
+// waitOrder waits for the confirmation page to show the Magento order number.
+func (s *shopper) waitOrder() string {
+	s.t.Helper()
+	s.do("wait for the order number", chromedp.WaitVisible(chromedp.CSS(`#order-number strong`)))
+	return s.text(`#order-number strong`)
+}
+
+func TestCheckoutInChromium(t *testing.T) {
+	st := newStack(t)
+	dir := artifacts(t)
+
+	t.Run("pays with tok_sandbox_ok", func(t *testing.T) {
+		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "ok"}
+		s.checkout(st)
+		// The back button keeps the session: the shipping page is still there.
+		// The back button keeps the session: the shipping page comes back with
+		// the chosen method. (chromedp's DOM tracking does not follow history
+		// navigation, so the page is read with plain JavaScript, then reloaded.)
+		s.do("go back", eval(`setTimeout(function () { history.back(); }, 0)`), chromedp.Sleep(time.Second))
+		back, err := chromedp.Run(s.ctx, chromedp.Evaluate[string](`location.pathname + " " + ((document.querySelector("input[name=method]:checked") || {}).value || "none")`))
+		if err != nil || !strings.HasSuffix(back, "/shipping tablerate|bestway") {
+			t.Errorf("after the back button: %q (%v); want the shipping page with the chosen method", back, err)
+		}
+		s.do("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`.choices`)))
+		s.do("go forward", chromedp.Click(chromedp.CSS(`form button[type=submit]`)), chromedp.WaitVisible(chromedp.ID("card-number")))
+		// Magento's numbers: 52 + 2 × 34 = 120, Best Way free from 100, 8.25% California tax = 9.90.
+		total, _ := chromedp.Run(s.ctx, chromedp.TextContent(chromedp.CSS("#grand-total")))
+		if total != "$129.90" {
+			t.Errorf("grand total shown %q; want Magento's $129.90", total)
+		}
+		if !strings.Contains(s.text("#pay-button"), total) {
+			t.Errorf("pay button %q does not name the total %s", s.text("#pay-button"), total)
+		}
+		s.shot("3-payment")
+		s.pay("4242 4242 4242 4242")
+		s.do("pay (double click)", chromedp.DoubleClick(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("confirm")))
+		s.shot("4-confirmation-pending")
+		order := s.waitOrder()
+		s.shot("5-confirmation")
+		t.Logf("Magento order %s", order)
+		if got := s.text("#pay-status"); !strings.Contains(got, "Payment received") || !strings.Contains(got, total) {
+			t.Errorf("payment status %q; want received and %s", got, total)
+		}
+		var n int
+		if err := st.db.QueryRow(`SELECT COUNT(*) FROM payments`).Scan(&n); err != nil || n != 1 {
+			t.Errorf("payments after a double click: %d (%v); want 1", n, err)
+		}
+		if orders := st.sandbox.Orders(); len(orders) != 1 || orders[0].IncrementID != order {
+			t.Errorf("Magento orders %d; want exactly the one shown (%s)", len(orders), order)
+		}
+	})
+
+	t.Run("3-D Secure with tok_sandbox_3ds", func(t *testing.T) {
+		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "3ds"}
+		s.checkout(st)
+		s.pay("4000 0027 6000 3184")
+		s.do("pay", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("approve")))
+		s.shot("3-bank")
+		s.do("approve", chromedp.Click(chromedp.ID("approve")), chromedp.WaitVisible(chromedp.ID("confirm")))
+		order := s.waitOrder()
+		s.shot("4-confirmation")
+		t.Logf("Magento order %s after 3-D Secure", order)
+	})
+
+	t.Run("insufficient funds, then another card", func(t *testing.T) {
+		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "declined"}
+		s.checkout(st)
+		s.pay("4000 0000 0000 9995")
+		s.do("pay", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.CSS(`#errors p`)))
+		msg := s.text("#errors")
+		if !strings.Contains(msg, "enough available") || !strings.Contains(msg, "another card") || !strings.Contains(msg, "Nothing was charged") {
+			t.Errorf("decline message %q does not say what happened and what to do", msg)
+		}
+		focused, _ := chromedp.Run(s.ctx, chromedp.Evaluate[string](`document.activeElement && document.activeElement.id`))
+		if focused != "errors" {
+			t.Errorf("focus is on %q after the decline; want the error summary (announced by screen readers)", focused)
+		}
+		s.shot("3-declined")
+		s.pay("4242 4242 4242 4242")
+		s.do("pay again", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("confirm")))
+		order := s.waitOrder()
+		s.shot("4-confirmation")
+		t.Logf("Magento order %s after a decline", order)
+	})
+
+	t.Run("desktop layout", func(t *testing.T) {
+		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "desktop"}
+		s.do("desktop viewport", chromedp.EmulateViewport(1280, 900))
+		s.checkout(st)
+		s.shot("3-payment")
+	})
+	fmt.Fprintln(os.Stderr, "screenshots in", dir)
+}
+
+// eval runs JavaScript in the page, as a step.
+func eval(js string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[any](js)(ctx, t)
+		return err
+	})
+}

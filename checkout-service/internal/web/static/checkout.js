@@ -1,0 +1,152 @@
+// Secure checkout pages: a little progressive enhancement, no inline handlers.
+(function () {
+  "use strict";
+  var d = document;
+
+  // Focus the error summary so screen readers announce it.
+  function focusErrors() {
+    var e = d.getElementById("errors");
+    if (e && !e.hidden) { e.focus(); }
+  }
+
+  function showError(msg, fieldErr) {
+    var e = d.getElementById("errors");
+    if (fieldErr) { fieldErr.textContent = msg; fieldErr.hidden = false; }
+    if (e) { e.innerHTML = ""; var p = d.createElement("p"); p.textContent = msg; e.appendChild(p); e.hidden = false; e.focus(); }
+  }
+
+  // One submit per form: a double click sends once (the server is idempotent anyway).
+  function guardSubmit(form, before) {
+    form.addEventListener("submit", function (ev) {
+      if (form.dataset.sent === "1") { ev.preventDefault(); return; }
+      if (before && before(ev) === false) { ev.preventDefault(); return; }
+      form.dataset.sent = "1";
+      form.setAttribute("aria-busy", "true");
+      var bs = form.querySelectorAll("button[type=submit]");
+      for (var i = 0; i < bs.length; i++) { bs[i].setAttribute("aria-disabled", "true"); }
+    });
+  }
+
+  // Sandbox widget: turns a test card number into a sandbox token in the
+  // browser; the card number field has no name, so it is never posted.
+  var sandboxCards = {
+    "4242424242424242": "tok_sandbox_ok",
+    "4000002760003184": "tok_sandbox_3ds",
+    "4000000000009995": "tok_sandbox_insufficient_funds",
+    "4000000000000002": "tok_sandbox_decline_soft",
+    "4000000000009979": "tok_sandbox_stolen",
+    "4000000000000259": "tok_sandbox_timeout"
+  };
+
+  function sandboxWidget(form) {
+    var num = d.getElementById("card-number"), tok = d.getElementById("pay-token"), err = d.getElementById("card-err");
+    num.addEventListener("input", function () {
+      var digits = num.value.replace(/\D/g, "").slice(0, 19);
+      num.value = digits.replace(/(\d{4})(?=\d)/g, "$1 ");
+      num.removeAttribute("aria-invalid");
+      err.hidden = true;
+    });
+    var picks = form.querySelectorAll("button[data-card]");
+    for (var i = 0; i < picks.length; i++) {
+      picks[i].addEventListener("click", function (ev) {
+        num.value = ev.currentTarget.getAttribute("data-card");
+        d.getElementById("card-exp").value = "12 / 34";
+        d.getElementById("card-cvc").value = "123";
+        num.focus();
+      });
+    }
+    return function () {
+      var digits = num.value.replace(/\D/g, "");
+      var t = sandboxCards[digits];
+      if (!t) {
+        num.setAttribute("aria-invalid", "true");
+        showError(digits.length < 12 ? "Enter your card number." : "This card number isn't a sandbox test card. Open “Test cards” for numbers to use.", err);
+        return false;
+      }
+      tok.value = t;
+      return true;
+    };
+  }
+
+  // Stripe Elements: the card field lives in Stripe's iframe; we post only
+  // the PaymentMethod id it returns.
+  function stripeWidget(form) {
+    if (!window.Stripe) { return function () { showError("The card form didn't load. Please reload the page.", d.getElementById("card-err")); return false; }; }
+    var stripe = window.Stripe(form.dataset.key), elements = stripe.elements(), card = elements.create("card");
+    card.mount("#gateway-widget");
+    var ready = false;
+    return function (ev) {
+      if (ready) { return true; }
+      ev.preventDefault();
+      stripe.createPaymentMethod({ type: "card", card: card, billing_details: { email: form.dataset.email } }).then(function (r) {
+        if (r.error) { showError(r.error.message, d.getElementById("card-err")); return; }
+        d.getElementById("pay-token").value = r.paymentMethod.id;
+        ready = true;
+        form.requestSubmit();
+      });
+      return false;
+    };
+  }
+
+  function payForm() {
+    var form = d.getElementById("pay-form");
+    if (!form) { return; }
+    var before = null;
+    switch (form.dataset.widget) {
+      case "sandbox": before = sandboxWidget(form); break;
+      case "stripe": before = stripeWidget(form); break;
+    }
+    guardSubmit(form, before);
+  }
+
+  // Confirmation: poll until magento-bridge has placed the order.
+  function poll() {
+    var box = d.getElementById("confirm");
+    if (!box || !box.dataset.poll) { return; }
+    var url = box.dataset.poll, every = parseInt(box.dataset.interval, 10) || 2000, tries = 0;
+    function tick() {
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } }).then(function (r) {
+        return r.ok ? r.json() : null;
+      }).then(function (s) {
+        tries++;
+        if (s) {
+          d.getElementById("pay-status").textContent = s.status_text + d.getElementById("pay-status").textContent.replace(/^[^·]*/, " ");
+          if (s.order_number) {
+            var on = d.getElementById("order-number"), strong = d.createElement("strong");
+            strong.textContent = s.order_number;
+            on.innerHTML = "";
+            on.appendChild(strong);
+            return;
+          }
+        }
+        if (tries < 150) { setTimeout(tick, every); }
+      }).catch(function () { setTimeout(tick, every * 2); });
+    }
+    setTimeout(tick, every);
+  }
+
+  // A page restored by the back button (back/forward cache) may be sent again.
+  window.addEventListener("pageshow", function (ev) {
+    if (!ev.persisted) { return; }
+    var fs = d.querySelectorAll("form[data-sent]");
+    for (var i = 0; i < fs.length; i++) {
+      delete fs[i].dataset.sent;
+      fs[i].removeAttribute("aria-busy");
+      var bs = fs[i].querySelectorAll("button[aria-disabled]");
+      for (var j = 0; j < bs.length; j++) { bs[j].removeAttribute("aria-disabled"); }
+    }
+  });
+
+  d.addEventListener("DOMContentLoaded", function () {
+    // On a phone the order summary starts folded (its total stays visible).
+    var sum = d.querySelector(".summary details");
+    if (sum && window.matchMedia && window.matchMedia("(max-width: 899px)").matches && !d.getElementById("confirm")) {
+      sum.open = false;
+    }
+    var forms = d.querySelectorAll("form.js-once:not(#pay-form)");
+    for (var i = 0; i < forms.length; i++) { guardSubmit(forms[i]); }
+    payForm();
+    poll();
+    focusErrors();
+  });
+})();
