@@ -80,8 +80,9 @@ type refundCall struct {
 type fakeCheckout struct {
 	srv   *httptest.Server
 	mu    sync.Mutex
-	calls []refundCall
-	voids []string
+	calls    []refundCall
+	voids    []string
+	failNext int // answer this many refund calls with 503
 }
 
 func newFakeCheckout(t testing.TB) *fakeCheckout {
@@ -98,7 +99,15 @@ func newFakeCheckout(t testing.TB) *fakeCheckout {
 		c.PaymentID, c.Auth = r.PathValue("id"), r.Header.Get("Authorization")
 		f.mu.Lock()
 		f.calls = append(f.calls, c)
+		fail := f.failNext > 0
+		if fail {
+			f.failNext--
+		}
 		f.mu.Unlock()
+		if fail {
+			http.Error(w, `{"error":{"code":"unavailable","message":"gateway down"}}`, http.StatusServiceUnavailable)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"id":%q,"status":"succeeded"}`, c.RefundID)
 	})

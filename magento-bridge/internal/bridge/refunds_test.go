@@ -50,6 +50,9 @@ func TestCreditMemoRefundedOnce(t *testing.T) {
 	pay := checkoutapi.New(checkoutapi.Config{BaseURL: h.checkout.srv.URL, ServiceToken: "svc-token", Timeout: 5 * time.Second})
 	rs := bridge.NewRefundSync(bridge.RefundConfig{Interval: time.Hour, Lookback: time.Hour, Overlap: 10 * time.Minute},
 		h.store, h.magentoFor("refunds"), pay, h.metrics, h.log, h.clock.Now)
+	h.checkout.mu.Lock()
+	h.checkout.failNext = 1 // the first refund attempt fails: retried with the same refund id
+	h.checkout.mu.Unlock()
 	for range 3 { // polled again and again: the memo stays refunded once
 		if err := rs.Poll(ctx); err != nil {
 			t.Fatalf("poll: %v", err)
@@ -68,8 +71,8 @@ func TestCreditMemoRefundedOnce(t *testing.T) {
 		}
 	}
 	want := refundCall{PaymentID: paid.PaymentID, Amount: 5200, RefundID: bridge.RefundID(memoID), Auth: "Bearer svc-token"}
-	if len(calls) != 1 || calls[0] != want {
-		t.Fatalf("refund calls = %+v; want exactly %+v", calls, want)
+	if len(calls) != 2 || calls[0] != want || calls[1] != want {
+		t.Fatalf("refund calls = %+v; want %+v twice (a failed attempt, then its retry)", calls, want)
 	}
 	var comments int
 	for _, o := range h.sb.Orders() {

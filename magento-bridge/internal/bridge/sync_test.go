@@ -7,7 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/magefleet/platform/internal/cache/cachetest"
 	"github.com/magefleet/platform/internal/errs"
+	"github.com/magefleet/platform/internal/faultproxy"
 	"github.com/magefleet/platform/internal/magento"
 	"github.com/magefleet/platform/internal/magentosandbox"
 	"github.com/magefleet/platform/magento-bridge/internal/bridge"
@@ -237,4 +241,27 @@ func TestUnplaceableRefundedWhenConfigured(t *testing.T) {
 	if len(dls) != 1 || !dls[0].Refunded {
 		t.Errorf("dead letters = %+v; want one marked refunded", dls)
 	}
+}
+
+func TestRedisRestartDuringRun(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	fx := h.capture(20)
+	proxy, err := faultproxy.Start(cachetest.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	h.rdb = redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{proxy.Addr()}, DialTimeout: 200 * time.Millisecond,
+		ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond})
+	defer h.rdb.Close()
+	h.sb.SetFaults(magentosandbox.Fault{LatencyMS: 30, Methods: []string{"POST", "PUT"}})
+	stop := run(h.syncer(h.config("a"), nil, nil))
+	defer stop()
+	time.Sleep(300 * time.Millisecond)
+	proxy.Down()
+	time.Sleep(1500 * time.Millisecond)
+	proxy.Up()
+	h.waitDrained(60 * time.Second)
+	stop()
+	h.verify(fx)
 }
