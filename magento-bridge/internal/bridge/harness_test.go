@@ -78,8 +78,8 @@ type refundCall struct {
 // fakeCheckout stands in for checkout-service's refund endpoint and records
 // every call; like the real one it refunds each refund_id once.
 type fakeCheckout struct {
-	srv   *httptest.Server
-	mu    sync.Mutex
+	srv      *httptest.Server
+	mu       sync.Mutex
 	calls    []refundCall
 	voids    []string
 	failNext int // answer this many refund calls with 503
