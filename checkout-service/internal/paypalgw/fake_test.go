@@ -229,9 +229,6 @@ func (f *fakePayPal) serve(w http.ResponseWriter, r *http.Request) {
 		f.issueToken(w, r, body)
 		return
 	}
-	if override != nil && override(w, r) {
-		return
-	}
 	route, params, err := f.route(r)
 	if err != nil {
 		f.t.Errorf("%s %s is not a PayPal operation: %v", r.Method, r.URL.Path, err)
@@ -260,6 +257,10 @@ func (f *fakePayPal) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.t.Errorf("%s %s violates the PayPal OpenAPI spec: %v\nbody: %s", r.Method, r.URL.Path, err, body)
+	}
+	// Injected faults answer after the request itself was checked.
+	if override != nil && override(w, r) {
+		return
 	}
 
 	status, answer := f.answer(r, params, body)
@@ -305,7 +306,11 @@ func mustJSON(v any) []byte {
 }
 
 func apiError(name, issue, message string) []byte {
-	return mustJSON(map[string]any{"name": name, "message": message, "debug_id": "f1e2d3c4b5a69",
+	msg := message
+	if name == "UNPROCESSABLE_ENTITY" {
+		msg = "The requested action could not be performed, semantically incorrect, or failed business validation."
+	}
+	return mustJSON(map[string]any{"name": name, "message": msg, "debug_id": "f1e2d3c4b5a69",
 		"details": []any{map[string]any{"issue": issue, "description": message}}})
 }
 
@@ -347,7 +352,7 @@ func (f *fakePayPal) answer(r *http.Request, params map[string]string, body []by
 	case r.Method == "POST" && strings.HasSuffix(path, "/capture") && strings.HasPrefix(path, "/v2/checkout/orders/"):
 		o := f.orders[params["id"]]
 		if o["status"] == "COMPLETED" {
-			return 422, apiError("UNPROCESSABLE_ENTITY", "ORDER_ALREADY_CAPTURED", "Order already captured.")
+			return 422, apiError("UNPROCESSABLE_ENTITY", "ORDER_ALREADY_CAPTURED", "Order already captured.If 'intent=CAPTURE' only one capture per order is allowed.")
 		}
 		pu := o["purchase_units"].([]any)[0].(map[string]any)
 		amount := pu["amount"].(map[string]any)

@@ -256,6 +256,10 @@ func (g *Gateway) orderFailure(ctx context.Context, o *order, err error) (gatewa
 		}
 		return g.orderResult(cur), nil
 	}
+	if ae.has("ORDER_COMPLETION_IN_PROGRESS") {
+		// Another capture of this order is under way: its outcome decides.
+		return gateway.Result{Status: gateway.Processing, Reference: o.ID}, nil
+	}
 	if ae.has("PAYER_ACTION_REQUIRED") || ae.has("ORDER_NOT_APPROVED") {
 		return gateway.Result{Status: gateway.RequiresAction, Reference: o.ID, NextAction: approveAction(o)}, nil
 	}

@@ -314,6 +314,8 @@ func TestCaptureDeclines(t *testing.T) {
 			wantStatus: gateway.Failed, wantBucket: gateway.Hard},
 		{name: "payer action required", status: 422, body: string(apiError("UNPROCESSABLE_ENTITY", "PAYER_ACTION_REQUIRED", "action")),
 			wantStatus: gateway.RequiresAction, wantAction: true},
+		{name: "completion in progress", status: 422, body: string(apiError("UNPROCESSABLE_ENTITY", "ORDER_COMPLETION_IN_PROGRESS", "in progress")),
+			wantStatus: gateway.Processing},
 		{name: "internal error", status: 500, body: string(apiError("INTERNAL_SERVER_ERROR", "INTERNAL_SERVICE_ERROR", "oops")), wantErr: errs.OutcomeUnknown},
 		{name: "unavailable", status: 503, body: `upstream connect error`, wantErr: errs.OutcomeUnknown},
 	}
@@ -496,5 +498,50 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); (err == nil) != tt.ok {
 			t.Errorf("%s: Validate() = %v; want ok=%v", tt.name, err, tt.ok)
 		}
+	}
+}
+
+// TestCompleteRace: two completions of one order race; the loser's capture
+// meets ORDER_ALREADY_CAPTURED and answers the order's state.
+func TestCompleteRace(t *testing.T) {
+	f := newFake(t)
+	g := f.gateway(t)
+	ctx := context.Background()
+	req := chargeRequest(true)
+	res, err := g.Charge(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.approve(res.Reference)
+	req.Token = res.Reference
+	if res, err := g.Charge(ctx, req); err != nil || res.Status != gateway.Captured {
+		t.Fatalf("first completion = %+v, %v", res, err)
+	}
+	// The loser read the order while it was still APPROVED.
+	stale := true
+	f.override = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodGet || !stale {
+			return false
+		}
+		stale = false
+		f.mu.Lock()
+		o := map[string]any{}
+		for k, v := range f.orders[req.Token] {
+			o[k] = v
+		}
+		f.mu.Unlock()
+		o["status"] = "APPROVED"
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(mustJSON(o))
+		return true
+	}
+	f.taken()
+	res, err = g.Charge(ctx, req)
+	if err != nil || res.Status != gateway.Captured {
+		t.Fatalf("second completion = %+v, %v; want captured", res, err)
+	}
+	want := []string{"GET /v2/checkout/orders/" + req.Token, "POST /v2/checkout/orders/" + req.Token + "/capture", "GET /v2/checkout/orders/" + req.Token}
+	if got := paths(f.taken()); !reflect.DeepEqual(got, want) {
+		t.Errorf("second completion sent %v; want %v", got, want)
 	}
 }
