@@ -2,19 +2,24 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/magefleet/platform/otp-service/internal/otp"
 )
@@ -198,12 +203,85 @@ func runLogins(b *testing.B, e *env, n, conc int, phone func(int) string) []time
 
 func runLoginsTimed(b *testing.B, e *env, n, conc int, phone func(int) string) (float64, []time.Duration) {
 	b.Helper()
+	cpu := startCPU(e)
 	b.ResetTimer()
 	t0 := time.Now()
 	lat := runLogins(b, e, n, conc, phone)
 	el := time.Since(t0)
 	b.StopTimer()
+	cpu.report(b, n)
 	return float64(n) / el.Seconds(), lat
+}
+
+// cpuMeter measures CPU time spent by this process (service, sandbox Magento
+// and load generator), Redis and MariaDB during a run: on a shared machine
+// the rate depends on what others run, the CPU per login much less.
+type cpuMeter struct {
+	e                   *env
+	self, redis, mysqld time.Duration
+}
+
+func startCPU(e *env) *cpuMeter {
+	return &cpuMeter{e: e, self: selfCPU(), redis: redisCPU(e), mysqld: procCPU("mariadbd", "mysqld")}
+}
+
+func (c *cpuMeter) report(b *testing.B, n int) {
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(n) }
+	self, rd, my := per(selfCPU()-c.self), per(redisCPU(c.e)-c.redis), per(procCPU("mariadbd", "mysqld")-c.mysqld)
+	b.ReportMetric(self, "cpu_ms/login")
+	b.ReportMetric(rd, "redis_cpu_ms/login")
+	b.ReportMetric(my, "mysql_cpu_ms/login")
+	if total := self + rd + my; total > 0 {
+		b.ReportMetric(float64(runtime.NumCPU())*1000/total, "cpu_bound_logins/s")
+	}
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// redisCPU reads used_cpu_user + used_cpu_sys from INFO cpu.
+func redisCPU(e *env) time.Duration {
+	resp, err := benchRedisInfo(e)
+	if err != nil {
+		return 0
+	}
+	var total float64
+	for _, l := range strings.Split(resp, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(l), ":")
+		if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
+			f, _ := strconv.ParseFloat(v, 64)
+			total += f
+		}
+	}
+	return time.Duration(total * float64(time.Second))
+}
+
+// procCPU sums utime+stime of the processes with one of the given names
+// (Linux /proc), or 0 when there is none.
+func procCPU(names ...string) time.Duration {
+	dirs, _ := os.ReadDir("/proc")
+	var ticks int64
+	for _, d := range dirs {
+		if _, err := strconv.Atoi(d.Name()); err != nil {
+			continue
+		}
+		comm, err := os.ReadFile("/proc/" + d.Name() + "/comm")
+		if err != nil || !slices.Contains(names, strings.TrimSpace(string(comm))) {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + s
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
 // runPaced starts logins at a fixed rate (open loop), so latency is measured
@@ -237,4 +315,10 @@ func runPaced(b *testing.B, e *env, n int, rate float64, phone func(int) string)
 		b.Fatal(err)
 	}
 	return float64(n) / el.Seconds(), lat
+}
+
+func benchRedisInfo(e *env) (string, error) {
+	c := redis.NewClient(&redis.Options{Addr: e.cfg.Redis.Addrs[0]})
+	defer c.Close()
+	return c.Info(context.Background(), "cpu").Result()
 }

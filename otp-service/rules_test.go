@@ -441,12 +441,17 @@ func TestStartRefusesBadDestinations(t *testing.T) {
 		{map[string]any{"phone": phoneIN, "channel": "pigeon"}, "invalid"},
 		{map[string]any{"phone": phoneIN, "admin": true}, "invalid"},
 		{map[string]any{}, "invalid"},
+		{map[string]any{"phone": "+442079460000"}, otp.CodeChannelUnavailable}, // a landline takes voice only
 	}
 	for _, tt := range tests {
 		r := e.post("/v1/otp/start", tt.body)
 		if r.Status != 400 || r.errCode() != tt.code {
 			t.Errorf("start(%v) = %d %s; want 400 %s", tt.body, r.Status, r.Body, tt.code)
 		}
+	}
+	wantStatus(t, "voice to a landline", e.post("/v1/otp/start", map[string]any{"phone": "+442079460000", "channel": "voice"}), 202, "")
+	if code := e.lastCode("+442079460000"); len(code) != 0 {
+		t.Errorf("voice message carries the code as one number %q; want digits spelled apart", code)
 	}
 }
 

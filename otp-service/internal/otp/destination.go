@@ -41,6 +41,9 @@ type Destination struct {
 	Value   string // +919876543210 or jane@example.com
 	Country string // region code of a phone (IN); "" for email
 	Prefix  string // country code and the first national digits, for the breaker
+	// FixedLine marks a phone that takes voice calls but not SMS or
+	// WhatsApp.
+	FixedLine bool
 }
 
 // Masked returns the destination fit for logs and the audit table.
@@ -77,14 +80,21 @@ func ParsePhone(raw string, allowed []string, prefixDigits int) (Destination, er
 	if err != nil {
 		return Destination{}, badRequest(CodeInvalidPhone, "phone", "phone is not a valid phone number")
 	}
-	if !phonenumbers.IsValidNumber(num) {
+	// A number is valid (allocated) exactly when libphonenumber finds its
+	// type in its region's metadata: the type is computed once and serves
+	// both checks.
+	region := phonenumbers.GetRegionCodeForNumber(num)
+	if region == "" || region == "ZZ" {
 		return Destination{}, badRequest(CodeInvalidPhone, "phone", "phone is not an allocated number in its country")
 	}
-	region := phonenumbers.GetRegionCodeForNumber(num)
+	typ := phonenumbers.GetNumberType(num)
+	if typ == phonenumbers.UNKNOWN {
+		return Destination{}, badRequest(CodeInvalidPhone, "phone", "phone is not an allocated number in its country")
+	}
 	if !slices.ContainsFunc(allowed, func(a string) bool { return strings.EqualFold(a, region) }) {
 		return Destination{}, badRequest(CodeCountryNotAllowed, "phone", "codes cannot be sent to numbers in "+region)
 	}
-	switch phonenumbers.GetNumberType(num) {
+	switch typ {
 	case phonenumbers.MOBILE, phonenumbers.FIXED_LINE_OR_MOBILE, phonenumbers.FIXED_LINE:
 	case phonenumbers.PREMIUM_RATE:
 		return Destination{}, badRequest(CodeNumberNotAllowed, "phone", "premium-rate numbers are refused")
@@ -94,14 +104,7 @@ func ParsePhone(raw string, allowed []string, prefixDigits int) (Destination, er
 	e164 := phonenumbers.Format(num, phonenumbers.E164)
 	ccDigits := len(strconv.Itoa(int(num.GetCountryCode())))
 	prefix := e164[:min(len(e164), 1+ccDigits+prefixDigits)]
-	return Destination{Kind: KindPhone, Value: e164, Country: region, Prefix: prefix}, nil
-}
-
-// isFixedLine reports whether a number is a fixed line, which takes voice
-// calls but not SMS or WhatsApp.
-func isFixedLine(d Destination) bool {
-	num, err := phonenumbers.Parse(d.Value, "")
-	return err == nil && phonenumbers.GetNumberType(num) == phonenumbers.FIXED_LINE
+	return Destination{Kind: KindPhone, Value: e164, Country: region, Prefix: prefix, FixedLine: typ == phonenumbers.FIXED_LINE}, nil
 }
 
 // ParseEmail normalises an email address (lower case, no display name).

@@ -45,8 +45,11 @@ func TestParsePhone(t *testing.T) {
 		}
 	}
 	d, _ := ParsePhone("+919876543210", allowed, 3)
-	if d.Prefix != "+91987" {
-		t.Errorf("prefix = %q; want +91987", d.Prefix)
+	if d.Prefix != "+91987" || d.FixedLine {
+		t.Errorf("prefix = %q, fixed line %v; want +91987, mobile", d.Prefix, d.FixedLine)
+	}
+	if d, err := ParsePhone("+442079460000", allowed, 3); err != nil || !d.FixedLine {
+		t.Errorf("London landline = %+v, %v; want a fixed line", d, err)
 	}
 }
 

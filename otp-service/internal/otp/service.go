@@ -223,7 +223,7 @@ func (s *Service) destination(req StartRequest) (Destination, Channel, error) {
 		if ch == Email {
 			return dest, "", badRequest(CodeChannelUnavailable, "channel", "channel email needs an email address")
 		}
-		if ch != Voice && isFixedLine(dest) {
+		if ch != Voice && dest.FixedLine {
 			return dest, "", badRequest(CodeChannelUnavailable, "channel", "this number is a fixed line: use channel voice")
 		}
 	case req.Email != "":
