@@ -344,3 +344,51 @@ func (s *specTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
+
+// recordingTB collects Errorf calls, to test the spec check itself.
+type recordingTB struct {
+	testing.TB
+	errors []string
+}
+
+func (r *recordingTB) Errorf(format string, args ...any) {
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
+}
+func (r *recordingTB) Helper() {}
+
+type fixedResponse struct {
+	status int
+	body   string
+}
+
+func (f fixedResponse) RoundTrip(req *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: f.status, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(strings.NewReader(f.body)), Request: req}, nil
+}
+
+// The OpenAPI check that wraps every test request catches answers that
+// stray from openapi.yaml (a missing field, an undocumented status).
+func TestOpenAPICheckCatchesMismatches(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		resp   fixedResponse
+		errors int
+	}{
+		{"valid", fixedResponse{202, `{"challenge_id":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","channel":"sms","expires_in":300,"resend_after":60,"restricted":true}`}, 0},
+		{"missing field", fixedResponse{202, `{"channel":"sms","expires_in":300,"resend_after":60,"restricted":true}`}, 1},
+		{"undocumented status", fixedResponse{418, `{}`}, 1},
+	} {
+		rec := &recordingTB{TB: t}
+		st := &specTransport{t: rec, next: tt.resp}
+		req, _ := http.NewRequest(http.MethodPost, "http://otp.test/v1/otp/start", strings.NewReader(`{"phone":"+919876543210"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := st.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if len(rec.errors) != tt.errors {
+			t.Errorf("%s: spec check reported %v; want %d problems", tt.name, rec.errors, tt.errors)
+		}
+	}
+}

@@ -19,7 +19,7 @@ import (
 )
 
 // setup wires the service's routes and workers.
-func setup(ctx context.Context, cfg *Config, d *service.Deps) (func(), error) {
+func setup(ctx context.Context, cfg *Config, d *service.Deps) (cleanup func(), err error) {
 	prefix := cfg.Redis.KeyPrefix
 	store := otpstore.NewRedis(d.Redis, prefix)
 	if err := store.Load(ctx); err != nil {
@@ -29,6 +29,11 @@ func setup(ctx context.Context, cfg *Config, d *service.Deps) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			ids.Close()
+		}
+	}()
 	audit := otpstore.NewAudit(d.DB, d.Log.Named("audit"), d.Server.Registry(), cfg.AuditBuffer)
 	d.Go("audit", audit.Run)
 
