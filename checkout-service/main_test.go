@@ -38,7 +38,7 @@ import (
 const serviceToken = "service-token-0123456789"
 
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	cfg     *Config
 	bases   []string
 	mc      *magento.Client
@@ -50,7 +50,7 @@ type harness struct {
 
 // start runs a Magento sandbox, a JWKS server and n checkout-service
 // instances sharing one MySQL database and one Redis.
-func start(t *testing.T, n int) *harness {
+func start(t testing.TB, n int) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	sb := magentosandbox.New(magentosandbox.Options{})
@@ -132,7 +132,7 @@ func start(t *testing.T, n int) *harness {
 	return h
 }
 
-func waitReady(t *testing.T, base string) {
+func waitReady(t testing.TB, base string) {
 	t.Helper()
 	for range 200 {
 		resp, err := http.Get(base + "/readyz")
@@ -448,3 +448,40 @@ func TestWebhooksAnd3DSOverHTTP(t *testing.T) {
 }
 
 func sqlOpen(cfg *Config) (*sql.DB, error) { return database.Open(context.Background(), cfg.MySQL) }
+
+// post sends a JSON POST without OpenAPI validation (for benchmarks).
+func (h *harness) post(url, body, key string) (int, []byte) {
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := benchClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+var benchClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+// readySessionQuiet prepares a payable session without OpenAPI validation.
+func (h *harness) readySessionQuiet(cart string) string {
+	st, b := h.post(h.bases[0]+"/v1/sessions", `{"cart_id":"`+cart+`"}`, "")
+	var s map[string]any
+	json.Unmarshal(b, &s)
+	if st != 201 {
+		h.t.Fatalf("session = %d %s", st, b)
+	}
+	id := s["id"].(string)
+	ab, _ := json.Marshal(map[string]any{"email": "roni@example.com", "shipping_address": address})
+	if st, b := h.post(h.bases[0]+"/v1/sessions/"+id+"/address", string(ab), ""); st != 200 {
+		h.t.Fatalf("address = %d %s", st, b)
+	}
+	if st, b := h.post(h.bases[0]+"/v1/sessions/"+id+"/shipping-method", `{"carrier_code":"flatrate","method_code":"flatrate"}`, ""); st != 200 {
+		h.t.Fatalf("shipping = %d %s", st, b)
+	}
+	return id
+}

@@ -6,10 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/magefleet/platform/checkout-service/internal/gateway"
@@ -62,8 +62,17 @@ func (s *Service) Pay(ctx context.Context, p PayParams) (*Payment, error) {
 		return nil, errs.E(errs.Unprocessable, "Set the address and the shipping method before paying.")
 	}
 	fp := fingerprint(p.Token)
-	if blocked, _ := s.rdb.Exists(ctx, s.keys.Key("card", fp, "blocked")).Result(); blocked > 0 {
+	card, err := s.rdb.MGet(ctx, s.keys.Key("card", fp, "blocked"), s.keys.Key("card", fp, "declines")).Result()
+	if err != nil {
+		s.log.Warn("card checks unavailable", zap.Error(err))
+		card = []any{nil, nil}
+	}
+	if card[0] != nil {
 		return nil, &errs.Error{Code: "card_blocked", Status: 422, Message: "This card cannot be used. Please use another payment method."}
+	}
+	declines := 0
+	if v, ok := card[1].(string); ok {
+		declines, _ = strconv.Atoi(v)
 	}
 	// I3: the amount is Magento's, read now.
 	cv, err := s.carts.Load(ctx, sess.Cart)
@@ -108,17 +117,24 @@ func (s *Service) Pay(ctx context.Context, p PayParams) (*Payment, error) {
 	case err != nil:
 		return nil, err
 	}
-	sess.PaymentID = pay.ID
-	if err := s.save(ctx, sess); err != nil {
-		s.log.Warn("session not updated with payment", zap.String("payment_id", pay.ID), zap.Error(err))
-	}
 	if err := s.at("payment_created"); err != nil {
 		return nil, err
 	}
 	// The gateway work finishes even if the shopper's connection drops.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ChargeTimeout)
+	wctx, cancel := context.WithTimeout(context.WithValue(context.WithoutCancel(ctx), liveKey{}, true), s.cfg.ChargeTimeout)
 	defer cancel()
-	return s.drive(wctx, pay, p.Token, d.Gateways)
+	out, err := s.drive(wctx, pay, p.Token, d.Gateways, declines)
+	if err != nil {
+		return nil, err
+	}
+	sess.PaymentID = out.ID
+	if out.Status == StatusCaptured || out.Status == StatusAuthorized {
+		sess.Status = SessionPaid
+	}
+	if err := s.save(wctx, sess); err != nil {
+		s.log.Warn("session not updated with payment", zap.String("payment_id", out.ID), zap.Error(err))
+	}
+	return out, nil
 }
 
 func replay(prev *Payment, hash string) (*Payment, error) {
@@ -218,7 +234,7 @@ func outcomeOf(r gateway.Result) string {
 
 // drive tries the candidates in order until one takes the payment, a
 // decline stops the cascade, or an outcome is unknown.
-func (s *Service) drive(ctx context.Context, pay *Payment, token string, candidates []string) (*Payment, error) {
+func (s *Service) drive(ctx context.Context, pay *Payment, token string, candidates []string, declines int) (*Payment, error) {
 	genericUsed := false
 	var last *gateway.Decline
 	tried := 0
@@ -230,7 +246,7 @@ func (s *Service) drive(ctx context.Context, pay *Payment, token string, candida
 		if !ok {
 			continue
 		}
-		if !s.budgetLeft(ctx, pay.CardFingerprint) {
+		if declines >= s.cfg.CardRetryBudget {
 			last = &gateway.Decline{Code: "retry_budget_exceeded", Bucket: gateway.ShopperFixable,
 				Message: "This card was tried too often. Please use another payment method."}
 			break
@@ -272,6 +288,7 @@ func (s *Service) drive(ctx context.Context, pay *Payment, token string, candida
 		last = d
 		if d.Bucket != gateway.Technical {
 			s.spendBudget(ctx, pay.CardFingerprint) // an issuer saw this card and said no
+			declines++
 		}
 		att.Status = string(gateway.Failed)
 		if res.Status == gateway.NotFound {
@@ -324,18 +341,6 @@ func (s *Service) record(ctx context.Context, gw string, p *Payment, r gateway.R
 	}
 }
 
-// budgetLeft reports whether the card may be tried again: the schemes cap
-// re-attempts after declines (Visa about 15 in 30 days), so declines count,
-// successes do not.
-func (s *Service) budgetLeft(ctx context.Context, fp string) bool {
-	n, err := s.rdb.Get(ctx, s.keys.Key("card", fp, "declines")).Int64()
-	if err != nil && err != redis.Nil {
-		s.log.Warn("card retry budget unavailable", zap.Error(err))
-		return true
-	}
-	return n < int64(s.cfg.CardRetryBudget)
-}
-
 // spendBudget counts an issuer decline against the card's retry budget.
 func (s *Service) spendBudget(ctx context.Context, fp string) {
 	k := s.keys.Key("card", fp, "declines")
@@ -385,9 +390,17 @@ func (s *Service) succeed(ctx context.Context, id string, att Attempt, res gatew
 	if err != nil {
 		return nil, err
 	}
-	s.markPaid(ctx, out)
+	if !live(ctx) {
+		s.markPaid(ctx, out)
+	}
 	return out, nil
 }
+
+type liveKey struct{}
+
+// live reports whether ctx belongs to a Pay request, which updates the
+// session itself.
+func live(ctx context.Context) bool { return ctx.Value(liveKey{}) != nil }
 
 // announce returns the payment.captured event when the payment's state calls
 // for one.

@@ -156,11 +156,6 @@ func (g *Gateway) Charge(ctx context.Context, req gateway.ChargeRequest) (gatewa
 	if req.IdempotencyKey == "" {
 		return gateway.Result{}, errs.E(errs.Invalid, "sandbox %s: an idempotency key is required", g.cfg.Name)
 	}
-	if prev, err := g.load(ctx, g.keys.Key("key", req.IdempotencyKey)); err == nil {
-		return g.result(prev), nil
-	} else if !errs.Is(err, errs.NotFound) {
-		return gateway.Result{}, errs.Wrap(errs.Unavailable, err, "sandbox %s: state unavailable", g.cfg.Name)
-	}
 	ch := charge{
 		Reference: "sbx_" + g.cfg.Name + "_" + shortHash(req.IdempotencyKey),
 		Key:       req.IdempotencyKey, PaymentID: req.PaymentID,
@@ -198,7 +193,7 @@ func (g *Gateway) Charge(ctx context.Context, req gateway.ChargeRequest) (gatewa
 	if err != nil {
 		return gateway.Result{}, errs.Wrap(errs.Unavailable, err, "sandbox %s: state unavailable", g.cfg.Name)
 	}
-	if timedOut && stored.Reference == ch.Reference {
+	if timedOut && stored.Key == ch.Key && stored.SettleAt.Equal(ch.SettleAt) {
 		return gateway.Result{}, errs.E(errs.OutcomeUnknown, "sandbox %s: the answer timed out", g.cfg.Name)
 	}
 	return g.result(stored), nil
@@ -425,17 +420,22 @@ func (g *Gateway) result(ch charge) gateway.Result {
 	return r
 }
 
+// create stores a new charge unless its idempotency key was used before,
+// in which case the first charge is returned (a replay, never a second
+// charge). One round trip.
 func (g *Gateway) create(ctx context.Context, ch charge) (charge, error) {
 	b, _ := json.Marshal(ch)
-	ok, err := g.rdb.SetNX(ctx, g.keys.Key("key", ch.Key), b, stateTTL).Result()
+	var setnx *redis.BoolCmd
+	_, err := g.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		setnx = p.SetNX(ctx, g.keys.Key("key", ch.Key), b, stateTTL)
+		p.Set(ctx, g.keys.Key("ref", ch.Reference), ch.Key, stateTTL) // the reference derives from the key
+		return nil
+	})
 	if err != nil {
 		return charge{}, err
 	}
-	if !ok { // a concurrent request with the same key won: replay it
+	if !setnx.Val() {
 		return g.load(ctx, g.keys.Key("key", ch.Key))
-	}
-	if err := g.rdb.Set(ctx, g.keys.Key("ref", ch.Reference), ch.Key, stateTTL).Err(); err != nil {
-		return charge{}, err
 	}
 	return ch, nil
 }
