@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -339,10 +338,6 @@ func (s *specTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		s.t.Errorf("spec: response to %s %s (%d %s) does not match openapi.yaml: %v", req.Method, req.URL.Path, resp.StatusCode, body, err)
 	}
 	return resp, nil
-}
-
-func TestMain(m *testing.M) {
-	os.Exit(m.Run())
 }
 
 // recordingTB collects Errorf calls, to test the spec check itself.
