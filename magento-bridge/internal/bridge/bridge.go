@@ -184,6 +184,8 @@ type Store interface {
 	Retry(ctx context.Context, ev Event, paymentID, owner string, entry Attempt, at time.Time) error
 	// DeadLetter parks the event and records a dead letter.
 	DeadLetter(ctx context.Context, ev Event, paymentID, owner, reason string, entry Attempt, refunded bool, now time.Time) (int64, error)
+	// MarkRefunded records that a dead letter's payment was refunded.
+	MarkRefunded(ctx context.Context, deadLetterID int64) error
 }
 
 // Magento is what the bridge needs of Magento; *magento.Client implements it.

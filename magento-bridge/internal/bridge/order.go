@@ -96,19 +96,21 @@ func (s *Syncer) persist(ctx context.Context, write func() error) error {
 func (s *Syncer) place(ctx context.Context, log *zap.Logger, c *paymentevent.Captured, p *Progress, worker string) (int64, error) {
 	if p.Step == StepPlacing {
 		// An earlier attempt may have placed it: look before writing.
-		o, err := s.findOrder(ctx, log, c.QuoteID)
-		if err != nil {
+		mine, foreign, err := s.findOrder(ctx, log, c)
+		switch {
+		case err != nil:
 			return 0, retry(StepPlacing, err)
-		}
-		if o != nil {
-			log.Info("found the order an earlier attempt placed", zap.Int64("order_id", o.EntityID))
-			return o.EntityID, nil
+		case mine != nil:
+			log.Info("found the order an earlier attempt placed", zap.Int64("order_id", mine.EntityID))
+			return mine.EntityID, nil
+		case foreign != nil:
+			return 0, unplaceable(StepPlacing, fmt.Errorf("cart already became order %s, not placed for this payment", foreign.IncrementID))
 		}
 	}
 	ref := magento.AdminCart(c.QuoteID)
 	if c.Order.ShippingAddress != nil {
 		if _, err := s.magento.SetShippingInformation(ctx, ref, shippingInformation(c)); err != nil {
-			return 0, s.placeFailure(ctx, log, c, p, StepNew, err)
+			return s.placeFailure(ctx, log, c, StepNew, err)
 		}
 	}
 	p.Step = StepPlacing
@@ -119,82 +121,90 @@ func (s *Syncer) place(ctx context.Context, log *zap.Logger, c *paymentevent.Cap
 	if err == nil {
 		return id, nil
 	}
-	err = s.placeFailure(ctx, log, c, p, StepPlacing, err)
-	var a *adopted
-	if errors.As(err, &a) {
-		log.Info("place failed but the order exists; adopting it", zap.Int64("order_id", a.id))
-		return a.id, nil
-	}
-	return 0, err
+	return s.placeFailure(ctx, log, c, StepPlacing, err)
 }
 
 // placeFailure decides what a failed cart write means. Whatever the error,
-// Magento is asked first whether the cart already became an order.
-func (s *Syncer) placeFailure(ctx context.Context, log *zap.Logger, c *paymentevent.Captured, p *Progress, step Step, err error) error {
-	switch errs.Code(err) {
-	case errs.Invalid, errs.Unprocessable:
+// Magento is asked first whether the cart already became an order: one placed
+// for this payment is adopted, one placed otherwise makes the payment
+// unplaceable.
+func (s *Syncer) placeFailure(ctx context.Context, log *zap.Logger, c *paymentevent.Captured, step Step, err error) (int64, error) {
+	if errs.Is(err, errs.Unauthorized) || errs.Is(err, errs.Forbidden) {
+		return 0, retry(step, err) // our credentials or ACL: fixable, not the event's fault
+	}
+	mine, foreign, ferr := s.findOrder(ctx, log, c)
+	switch {
+	case ferr != nil:
+		return 0, retry(step, errors.Join(err, ferr))
+	case mine != nil:
+		log.Info("cart write failed but the order exists; adopting it", zap.Int64("order_id", mine.EntityID), zap.NamedError("write_error", err))
+		return mine.EntityID, nil
+	case foreign != nil:
+		// The shopper also used Magento's own checkout, or another payment
+		// got there first: never adopt it.
+		return 0, unplaceable(step, fmt.Errorf("cart already became order %s, not placed for this payment: %w", foreign.IncrementID, err))
+	}
+	switch {
+	case errs.Is(err, errs.Invalid) || errs.Is(err, errs.Unprocessable):
 		// Magento refuses the cart for good: out of stock, emptied, an address
 		// or method it will not take. It created nothing.
-		return unplaceable(step, err)
-	case errs.Unauthorized, errs.Forbidden:
-		return retry(step, err) // our credentials or ACL: fixable, not the event's fault
-	}
-	o, ferr := s.findOrder(ctx, log, c.QuoteID)
-	if ferr != nil {
-		return retry(step, errors.Join(err, ferr))
-	}
-	if o != nil {
-		if step == StepNew {
-			// The cart was ordered before this payment ever placed it (the
-			// shopper also used Magento's own checkout): never adopt it.
-			return unplaceable(step, fmt.Errorf("cart already became order %s outside the bridge: %w", o.IncrementID, err))
-		}
-		return &adopted{o.EntityID}
-	}
-	if errs.Is(err, errs.NotFound) && step == StepNew {
+		return 0, unplaceable(step, err)
+	case errs.Is(err, errs.NotFound) && step == StepNew:
 		// The cart is gone or inactive and no order came from it.
-		return unplaceable(step, err)
+		return 0, unplaceable(step, err)
 	}
-	return retry(step, err)
+	return 0, retry(step, err)
 }
 
-// adopted carries an order found after a place call failed; place turns it
-// into a success.
-type adopted struct{ id int64 }
-
-func (a *adopted) Error() string { return fmt.Sprintf("order %d exists", a.id) }
-
-// findOrder returns the order placed from a cart, or nil. Two orders from one
-// cart would break the invariant: they are reported and the oldest is used.
-func (s *Syncer) findOrder(ctx context.Context, log *zap.Logger, quoteID int64) (*magento.Order, error) {
-	orders, err := s.magento.OrdersByQuoteID(ctx, quoteID)
+// findOrder looks up the orders placed from the payment's cart. mine is the
+// one placed for this payment (with purchaseorder: the one carrying its
+// reference; with checkmo: the oldest), foreign one placed otherwise. Two
+// orders for one payment would break the invariant: they are reported and
+// the oldest is used.
+func (s *Syncer) findOrder(ctx context.Context, log *zap.Logger, c *paymentevent.Captured) (mine, foreign *magento.Order, err error) {
+	orders, err := s.magento.OrdersByQuoteID(ctx, c.QuoteID)
 	if err != nil {
-		return nil, err
-	}
-	if len(orders) == 0 {
-		return nil, nil
+		return nil, nil, err
 	}
 	sort.Slice(orders, func(i, j int) bool { return orders[i].EntityID < orders[j].EntityID })
-	if len(orders) > 1 {
-		s.metrics.DuplicateOrders.Inc()
-		ids := make([]string, len(orders))
-		for i, o := range orders {
-			ids[i] = o.IncrementID
+	var ids []string
+	for i := range orders {
+		o := &orders[i]
+		if s.cfg.PaymentMethod == "checkmo" || ours(o, c) {
+			ids = append(ids, o.IncrementID)
+			if mine == nil {
+				mine = o
+			}
+		} else if foreign == nil {
+			foreign = o
 		}
-		log.Error("ALERT: Magento holds several orders for one cart", zap.Strings("increment_ids", ids))
 	}
-	return &orders[0], nil
+	if len(ids) > 1 {
+		s.metrics.DuplicateOrders.Inc()
+		log.Error("ALERT: Magento holds several orders for one payment's cart", zap.Strings("increment_ids", ids))
+	}
+	return mine, foreign, nil
+}
+
+// ours reports whether an order carries this payment's purchase-order
+// reference: placed for it by some attempt, whatever the recorded step says.
+func ours(o *magento.Order, c *paymentevent.Captured) bool {
+	return o.Payment != nil && o.Payment.PONumber != "" && o.Payment.PONumber == poNumber(c)
 }
 
 func (s *Syncer) paymentMethod(c *paymentevent.Captured) magento.Payment {
 	if s.cfg.PaymentMethod == "checkmo" {
 		return magento.Payment{Method: "checkmo"}
 	}
+	return magento.Payment{Method: "purchaseorder", PONumber: poNumber(c)}
+}
+
+func poNumber(c *paymentevent.Captured) string {
 	po := c.Gateway + " " + c.TransactionID
 	if len(po) > 255 {
 		po = po[:255]
 	}
-	return magento.Payment{Method: "purchaseorder", PONumber: po}
+	return po
 }
 
 func shippingInformation(c *paymentevent.Captured) magento.ShippingInformation {

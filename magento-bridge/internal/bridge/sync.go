@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -179,7 +180,7 @@ func (s *Syncer) Process(ctx context.Context, ev Event, worker string) {
 	}, worker, s.now(), s.cfg.Lease)
 	switch {
 	case errs.Is(err, CodeCartTaken):
-		s.dead(ctx, log, ev, c.PaymentID, worker, ReasonUnplaceable, entry, unplaceable(StepNew, err), s.refundUnplaceable(ctx, log, c))
+		s.unplaceable(ctx, log, ev, c, worker, entry, unplaceable(StepNew, err))
 		return
 	case errs.Is(err, CodeBusy):
 		entry.Step, entry.Outcome, entry.Code, entry.Error = StepNew, "busy", CodeBusy, err.Error()
@@ -207,13 +208,17 @@ func (s *Syncer) Process(ctx context.Context, ev Event, worker string) {
 	ectx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	hb := make(chan struct{})
+	var lost atomic.Bool
 	go func() {
 		defer close(hb)
-		s.heartbeat(ectx, cancel, log, ev, c.PaymentID, worker)
+		s.heartbeat(ectx, func() { lost.Store(true); cancel() }, log, ev, c.PaymentID, worker)
 	}()
 	err = s.run(ectx, log, c, prog, worker)
 	cancel()
 	<-hb
+	if err != nil && lost.Load() {
+		err = &failure{"lost", prog.Step, errs.E(CodeLostLease, "the lease passed to another worker while this one worked: %v", err)}
+	}
 	if err == nil {
 		entry.Step, entry.Outcome = StepDone, "done"
 		if err = s.persist(ctx, func() error { return s.store.Complete(ctx, ev, *prog, worker, entry, s.now()) }); err != nil {
@@ -252,7 +257,7 @@ func (s *Syncer) Process(ctx context.Context, ev Event, worker string) {
 	case f.kind == "poison":
 		s.dead(ctx, log, ev, c.PaymentID, worker, ReasonPoison, entry, f, false)
 	case f.kind == "unplaceable":
-		s.dead(ctx, log, ev, c.PaymentID, worker, ReasonUnplaceable, entry, f, s.refundUnplaceable(ctx, log, c))
+		s.unplaceable(ctx, log, ev, c, worker, entry, f)
 	default:
 		s.reschedule(ctx, log, ev, c, worker, entry, f)
 	}
@@ -298,7 +303,7 @@ func validate(c *paymentevent.Captured) error {
 	return nil
 }
 
-func (s *Syncer) heartbeat(ctx context.Context, cancel context.CancelFunc, log *zap.Logger, ev Event, paymentID, worker string) {
+func (s *Syncer) heartbeat(ctx context.Context, lost func(), log *zap.Logger, ev Event, paymentID, worker string) {
 	every := s.cfg.Lease / 3
 	if every <= 0 {
 		every = time.Second
@@ -314,7 +319,7 @@ func (s *Syncer) heartbeat(ctx context.Context, cancel context.CancelFunc, log *
 		err := s.store.ExtendLease(ctx, ev, paymentID, worker, s.now().Add(s.cfg.Lease))
 		if errs.Is(err, CodeLostLease) {
 			log.Warn("lease lost while working; stopping")
-			cancel()
+			lost()
 			return
 		}
 		if err != nil && ctx.Err() == nil {
@@ -349,7 +354,7 @@ func (s *Syncer) reschedule(ctx context.Context, log *zap.Logger, ev Event, c *p
 	}
 }
 
-func (s *Syncer) dead(ctx context.Context, log *zap.Logger, ev Event, paymentID, worker, reason string, entry Attempt, f error, refunded bool) {
+func (s *Syncer) dead(ctx context.Context, log *zap.Logger, ev Event, paymentID, worker, reason string, entry Attempt, f error, refunded bool) int64 {
 	var fl *failure
 	if !errors.As(f, &fl) {
 		fl = &failure{"poison", StepNew, f}
@@ -357,8 +362,13 @@ func (s *Syncer) dead(ctx context.Context, log *zap.Logger, ev Event, paymentID,
 	entry.Step, entry.Outcome, entry.Code, entry.Error = fl.step, "dead", errs.Code(fl.err), fl.err.Error()
 	id, err := s.store.DeadLetter(ctx, ev, paymentID, worker, reason, entry, refunded, s.now())
 	if err != nil {
+		if errs.Is(err, CodeLostLease) {
+			s.metrics.LostLeases.Inc()
+			log.Warn("lost the lease before parking the event; its new owner decides", zap.String("reason", reason), zap.Error(fl.err))
+			return 0
+		}
 		log.Error("park dead letter", zap.String("reason", reason), zap.Error(err))
-		return
+		return 0
 	}
 	s.metrics.DeadLetters.WithLabelValues(reason).Inc()
 	fields := []zap.Field{zap.Int64("dead_letter_id", id), zap.String("reason", reason), zap.String("step", string(fl.step)),
@@ -366,22 +376,29 @@ func (s *Syncer) dead(ctx context.Context, log *zap.Logger, ev Event, paymentID,
 	if reason == ReasonUnplaceable {
 		s.metrics.Unplaceable.Inc()
 		log.Error("ALERT: captured payment cannot become a Magento order", fields...)
-		return
+		return id
 	}
 	log.Error("event parked as dead letter", fields...)
+	return id
 }
 
-// refundUnplaceable refunds the whole payment when configured to, reporting
-// whether the refund was accepted.
-func (s *Syncer) refundUnplaceable(ctx context.Context, log *zap.Logger, c *paymentevent.Captured) bool {
-	if !s.cfg.RefundUnplaceable || s.payments == nil {
-		return false
+// unplaceable parks a captured payment whose cart cannot become an order and,
+// when configured to, refunds it. The refund comes only after the fenced dead
+// letter was recorded, so a worker that lost its lease (and whose view of the
+// cart may be stale) never refunds.
+func (s *Syncer) unplaceable(ctx context.Context, log *zap.Logger, ev Event, c *paymentevent.Captured, worker string, entry Attempt, f error) {
+	id := s.dead(ctx, log, ev, c.PaymentID, worker, ReasonUnplaceable, entry, f, false)
+	if id == 0 || !s.cfg.RefundUnplaceable || s.payments == nil {
+		return
 	}
 	if err := s.payments.Refund(ctx, c.PaymentID, c.Amount, "bridge-unplaceable-"+c.PaymentID); err != nil {
-		log.Error("refund of unplaceable payment failed; the operator must refund it", zap.Error(err))
-		return false
+		log.Error("ALERT: refund of an unplaceable payment failed; refund it by hand", zap.Int64("dead_letter_id", id), zap.Error(err))
+		return
 	}
-	return true
+	if err := s.store.MarkRefunded(ctx, id); err != nil {
+		log.Warn("record refund on dead letter", zap.Int64("dead_letter_id", id), zap.Error(err))
+	}
+	log.Info("unplaceable payment refunded in full", zap.Int64("dead_letter_id", id), zap.Int64("amount", c.Amount))
 }
 
 // backoff returns the delay before attempt n+1: exponential from RetryBase,

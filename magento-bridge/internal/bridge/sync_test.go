@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -264,4 +265,52 @@ func TestRedisRestartDuringRun(t *testing.T) {
 	h.waitDrained(60 * time.Second)
 	stop()
 	h.verify(fx)
+}
+
+// stallingMagento holds the first shipping-information call until released,
+// the way a worker stalls (GC pause, network) while its lease lapses.
+type stallingMagento struct {
+	bridge.Magento
+	entered, release chan struct{}
+	once             sync.Once
+}
+
+func (s *stallingMagento) SetShippingInformation(ctx context.Context, ref magento.CartRef, info magento.ShippingInformation) (*magento.PaymentDetails, error) {
+	s.once.Do(func() {
+		close(s.entered)
+		<-s.release
+	})
+	return s.Magento.SetShippingInformation(ctx, ref, info)
+}
+
+func TestStalledWorkerIsFencedOut(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	fx := h.capture(1)
+	stall := &stallingMagento{Magento: h.magentoFor("zombie"), entered: make(chan struct{}), release: make(chan struct{})}
+	cfg := h.config("zombie")
+	cfg.RefundUnplaceable = true
+	zombie := h.syncer(cfg, nil, stall)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		zombie.RunOnce(context.Background(), "zombie/0")
+	}()
+	<-stall.entered
+	h.clock.Advance(11 * time.Second) // its lease lapses while it stalls
+	heir := h.syncer(h.config("heir"), nil, nil)
+	if n, err := heir.RunOnce(context.Background(), "heir/0"); n != 1 || err != nil {
+		t.Fatalf("heir RunOnce = %d, %v", n, err)
+	}
+	close(stall.release) // the zombie wakes up and carries on with a stale view
+	<-done
+	h.verify(fx)
+	if calls := h.checkout.Calls(); len(calls) != 0 {
+		t.Errorf("the stalled worker refunded %+v", calls)
+	}
+	if dls, _ := h.store.DeadLetters(context.Background(), true, 10); len(dls) != 0 {
+		t.Errorf("dead letters = %+v; want none", dls)
+	}
+	if got := sum(h.metrics.LostLeases); got != 1 {
+		t.Errorf("lost leases = %v; want 1", got)
+	}
 }

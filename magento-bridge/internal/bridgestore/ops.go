@@ -122,6 +122,14 @@ func (s *Store) Replay(ctx context.Context, id int64, by string, now time.Time) 
 	return s.DeadLetterByID(ctx, id)
 }
 
+// MarkRefunded implements bridge.Store.
+func (s *Store) MarkRefunded(ctx context.Context, id int64) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE bridge_dead_letters SET refunded = 1 WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("mark refunded: %w", err)
+	}
+	return nil
+}
+
 // TryLock implements bridge.RefundStore with MySQL's GET_LOCK on a dedicated
 // connection.
 func (s *Store) TryLock(ctx context.Context, name string) (func(), bool, error) {
