@@ -50,12 +50,16 @@ func run(m *testing.M) int {
 	// -http-port 0: HTTP only (no HTTPS on 12112), on a port the kernel
 	// picks; stripe-mock prints the address it listens on.
 	cmd := exec.Command(bin, "-http-port", "0")
+	dieWithParent(cmd)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stripe-mock:", err)
 		return 1
 	}
 	cmd.Stderr = cmd.Stdout
+	// The parent-death signal follows the OS thread that started the child:
+	// keep this goroutine on its thread for the life of the run.
+	runtime.LockOSThread()
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: cannot start stripe-mock:", err)
 		return 1
