@@ -205,6 +205,9 @@ func TestUnplaceableThenReplay(t *testing.T) {
 	if err != nil || len(dls) != 1 || dls[0].Reason != bridge.ReasonUnplaceable || len(dls[0].History) == 0 {
 		t.Fatalf("dead letters = %+v, %v; want one unplaceable with its history", dls, err)
 	}
+	if !strings.Contains(string(dls[0].Payload), `"masked_quote_id":"[redacted]"`) {
+		t.Errorf("dead letter payload %s shows the masked cart id", dls[0].Payload)
+	}
 	if got := sum(h.metrics.Unplaceable); got != 1 {
 		t.Errorf("unplaceable alerts = %v; want 1", got)
 	}

@@ -313,10 +313,7 @@ func (s *Store) DeadLetter(ctx context.Context, ev bridge.Event, paymentID, owne
 		paymentID = ev.PaymentID
 	}
 	history := appendHistory(ev.History, entry)
-	payload := []byte(ev.Payload)
-	if !json.Valid(payload) {
-		payload, _ = json.Marshal(string(payload))
-	}
+	payload := redact(ev.Payload)
 	err := database.Transact(ctx, s.db, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'dead', lease_owner = NULL, lease_until = NULL, last_error = ?, history = ?,
 				processed_at = ? WHERE id = ? AND lease_owner = ? AND status = 'pending'`,
@@ -356,4 +353,25 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// redact returns the payload for an operator's eyes: the guest cart's masked
+// id is a bearer secret and is replaced; an invalid payload is kept as a
+// JSON string.
+func redact(payload []byte) []byte {
+	var m map[string]any
+	if err := json.Unmarshal(payload, &m); err != nil {
+		b, _ := json.Marshal(string(payload))
+		return b
+	}
+	if snap, ok := m["order_snapshot"].(map[string]any); ok {
+		if _, ok := snap["masked_quote_id"]; ok {
+			snap["masked_quote_id"] = "[redacted]"
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return payload
+	}
+	return b
 }
