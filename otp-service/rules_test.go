@@ -398,6 +398,29 @@ func TestNeverLinkByAddressPhone(t *testing.T) {
 	if got := int64(vr.json(t)["customer"].(map[string]any)["magento_customer_id"].(float64)); got != existing.ID {
 		t.Errorf("email login customer = %d; want the existing %d", got, existing.ID)
 	}
+	// The email login alone did not move the phone.
+	e.clock.Advance(2 * time.Minute)
+	if got := int64(e.login(phoneIN)["customer"].(map[string]any)["magento_customer_id"].(float64)); got == existing.ID {
+		t.Fatal("an email login without the phone's session linked the phone")
+	}
+
+	// Step-up: the phone's session proves the email's code, then the phone
+	// is linked to the existing account.
+	phoneSession := e.login(phoneN(3))
+	r = e.post("/v1/otp/start", map[string]any{"email": "asha@example.com"})
+	wantStatus(t, "start email for the link", r, 202, "")
+	code := e.lastCode("asha@example.com")
+	wantStatus(t, "link with a bad token", e.post("/v1/otp/verify", map[string]any{"challenge_id": kb2id(r), "code": code},
+		"Authorization", "Bearer nope"), 401, "unauthorized")
+	wantStatus(t, "link with the phone session", e.post("/v1/otp/verify", map[string]any{"challenge_id": kb2id(r), "code": code},
+		"Authorization", "Bearer "+phoneSession["access_token"].(string)), 200, "")
+	e.clock.Advance(2 * time.Minute)
+	if got := int64(e.login(phoneN(3))["customer"].(map[string]any)["magento_customer_id"].(float64)); got != existing.ID {
+		t.Errorf("phone login after the email step-up = customer %d; want %d", got, existing.ID)
+	}
+	if !e.waitAudit("link", 1) {
+		t.Error("no link audit event")
+	}
 }
 
 // Rule 8: SMS is restricted: the answer says so, the token's amr names the

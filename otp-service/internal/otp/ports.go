@@ -93,6 +93,8 @@ type Store interface {
 	// Consume deletes the challenge if it is still there; exactly one caller
 	// gets true. It records a verification for the breaker scopes.
 	Consume(ctx context.Context, c *Challenge, scopes []string, b Breaker, now time.Time) (bool, error)
+	// Forget drops the cached login data of the destination with tag.
+	Forget(ctx context.Context, tag string) error
 	// Remember caches a destination's identity and (when not empty) its
 	// Magento customer token for tokenTTL, keyed by the challenge's
 	// destination tag.
@@ -158,6 +160,9 @@ type Identities interface {
 	// RevokeFamily revokes the family of the token with hash; it returns the
 	// identity id, or CodeInvalidRefresh for an unknown token.
 	RevokeFamily(ctx context.Context, hash []byte, reason string, now time.Time) (int64, error)
+	// Relink points the phone identity id at another Magento customer and
+	// returns it; errs.NotFound when there is no such phone identity.
+	Relink(ctx context.Context, identityID, magentoCustomerID int64, magentoEmail string) (*Identity, error)
 }
 
 // Customers is the part of Magento the service needs.
@@ -189,6 +194,9 @@ type Tokens interface {
 	// HashRefresh returns the hash of a presented refresh token, or false if
 	// it does not have the right shape.
 	HashRefresh(token string) ([]byte, bool)
+	// ParseAccess verifies an access token issued here and returns its
+	// claims.
+	ParseAccess(token string, now time.Time) (*AccessClaims, error)
 }
 
 // Event is one line of the audit log.
@@ -215,6 +223,7 @@ const (
 	EventReuse   = "refresh_reuse"
 	EventRevoke  = "revoke"
 	EventBreaker = "breaker_trip"
+	EventLink    = "link"
 )
 
 // Auditor records events without blocking the request.

@@ -298,6 +298,10 @@ type VerifyRequest struct {
 	ChallengeID string
 	Code        string
 	ClientID    string
+	// LinkToken, when set on the verify of an email code, is the access
+	// token of a phone login: the phone is then linked to the Magento
+	// customer of that email (the step-up that claims an existing account).
+	LinkToken string
 }
 
 // Session is what a successful verify or refresh returns.
@@ -321,6 +325,15 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 		return nil, s.gone()
 	}
 	now := s.d.Now()
+	var link *AccessClaims
+	if req.LinkToken != "" {
+		// Checked before the attempt is spent: a bad token costs no attempt.
+		claims, err := s.d.Tokens.ParseAccess(req.LinkToken, now)
+		if err != nil || !slices.ContainsFunc(claims.AMR, func(m string) bool { return m == string(SMS) || m == string(WhatsApp) || m == string(Voice) }) {
+			return nil, &errs.Error{Code: errs.Unauthorized, Message: "The link token must be a current access token of a phone login.", Err: err}
+		}
+		link = claims
+	}
 	l := s.cfg.Limits
 	ipLimit := Limit{Name: "verifies_per_ip", Subject: meta.IP, Count: l.VerifiesPerIP.Count, Window: l.VerifiesPerIP.Window}
 	destLimit := Limit{Name: "verifies_per_destination", Subject: ChallengeTag(req.ChallengeID), Count: l.VerifiesPerDest.Count, Window: l.VerifiesPerDest.Window}
@@ -382,6 +395,14 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 			return nil, err
 		}
 	}
+	if link != nil {
+		if c.Dest.Kind != KindEmail {
+			return nil, errs.E(errs.Invalid, "Only an email code can link a phone to an existing account.")
+		}
+		if err := s.linkPhone(ctx, link.IdentityID, id, meta, now); err != nil {
+			return nil, err
+		}
+	}
 	kind := "returning"
 	if created {
 		kind = "new"
@@ -406,6 +427,21 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 	s.audit(Event{At: now, Type: EventVerify, Subject: c.Dest.Masked(), IdentityID: id.ID, Channel: string(c.Channel),
 		Country: c.Dest.Country, IP: meta.IP, ClientID: c.ClientID, RequestID: meta.RequestID, Detail: kind})
 	return sess, nil
+}
+
+// linkPhone points the phone identity phoneID at the Magento customer of the
+// email identity just proved by code, and drops the phone's cached login.
+func (s *Service) linkPhone(ctx context.Context, phoneID int64, email *Identity, meta Meta, now time.Time) error {
+	phone, err := s.d.Identities.Relink(ctx, phoneID, email.MagentoCustomerID, email.MagentoEmail)
+	if err != nil {
+		return err
+	}
+	if err := s.d.Store.Forget(ctx, fingerprint(s.fpKey, Destination{Kind: phone.Kind, Value: phone.Value})); err != nil {
+		return err
+	}
+	s.audit(Event{At: now, Type: EventLink, Subject: maskIdentity(phone), IdentityID: phone.ID, IP: meta.IP, RequestID: meta.RequestID,
+		Detail: "phone linked to the customer of " + logging.MaskEmail(email.Value) + " after its email code"})
+	return nil
 }
 
 // magentoToken mints (or takes from the adapter's cache) the customer's

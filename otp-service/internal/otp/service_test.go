@@ -79,6 +79,11 @@ func (m *memIdentities) RevokeFamily(context.Context, []byte, string, time.Time)
 	return 0, nil
 }
 
+func (m *memIdentities) Relink(context.Context, int64, int64, string) (*otp.Identity, error) {
+	m.calls.Add(1)
+	return nil, errs.E(errs.NotFound, "none")
+}
+
 // memCustomers is an in-memory otp.Customers that counts its calls.
 type memCustomers struct {
 	calls atomic.Int64

@@ -159,7 +159,15 @@ func (h *Handler) verify(c *gin.Context) error {
 	if err := httpserver.BindJSON(c, &p); err != nil {
 		return err
 	}
-	s, err := h.Service.Verify(c.Request.Context(), otp.VerifyRequest{ChallengeID: p.ChallengeID, Code: p.Code, ClientID: p.ClientID}, meta(c))
+	req := otp.VerifyRequest{ChallengeID: p.ChallengeID, Code: p.Code, ClientID: p.ClientID}
+	if auth := c.GetHeader("Authorization"); auth != "" {
+		tok, ok := strings.CutPrefix(auth, "Bearer ")
+		if !ok {
+			return errs.E(errs.Unauthorized, "Authorization must be a Bearer access token.")
+		}
+		req.LinkToken = tok
+	}
+	s, err := h.Service.Verify(c.Request.Context(), req, meta(c))
 	if err != nil {
 		return err
 	}

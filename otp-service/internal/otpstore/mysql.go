@@ -256,3 +256,25 @@ func (m *MySQL) RevokeFamily(ctx context.Context, hash []byte, reason string, no
 	}
 	return idn, nil
 }
+
+// Relink implements otp.Identities.
+func (m *MySQL) Relink(ctx context.Context, identityID, magentoCustomerID int64, magentoEmail string) (*otp.Identity, error) {
+	res, err := m.db.ExecContext(ctx, `UPDATE otp_identities SET magento_customer_id = ?, magento_email = ?
+		WHERE id = ? AND kind = 'phone'`, magentoCustomerID, magentoEmail, identityID)
+	if err != nil {
+		return nil, fmt.Errorf("relink identity: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		var exists int
+		if err := m.db.QueryRowContext(ctx, `SELECT 1 FROM otp_identities WHERE id = ? AND kind = 'phone'`, identityID).Scan(&exists); err != nil {
+			return nil, database.NotFound(err, "no phone identity %d", identityID)
+		}
+	}
+	id := &otp.Identity{ID: identityID}
+	err = m.db.QueryRowContext(ctx, `SELECT kind, value, magento_customer_id, magento_email, created_at FROM otp_identities WHERE id = ?`,
+		identityID).Scan(&id.Kind, &id.Value, &id.MagentoCustomerID, &id.MagentoEmail, &id.CreatedAt)
+	if err != nil {
+		return nil, fmt.Errorf("relink identity: %w", err)
+	}
+	return id, nil
+}

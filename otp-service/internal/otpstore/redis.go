@@ -395,6 +395,15 @@ type cachedIdentity struct {
 // unless an operator relinks one by hand (then delete its key or wait).
 const IdentityTTL = time.Hour
 
+// Forget implements otp.Store.
+func (r *Redis) Forget(ctx context.Context, tag string) error {
+	t := "d:" + tag
+	if err := r.rdb.Del(ctx, r.keys.Tagged(t, "idn"), r.keys.Tagged(t, "mtok")).Err(); err != nil {
+		return fmt.Errorf("redis forget: %w", err)
+	}
+	return nil
+}
+
 // Remember implements otp.Store.
 func (r *Redis) Remember(ctx context.Context, challengeID string, id *otp.Identity, magentoToken string, tokenTTL time.Duration) error {
 	b, err := json.Marshal(cachedIdentity{ID: id.ID, Kind: id.Kind, Value: id.Value, MagentoCustomerID: id.MagentoCustomerID,

@@ -256,6 +256,15 @@ func (is *Issuer) Parse(token string, now time.Time) (*Claims, error) {
 	return &c, nil
 }
 
+// ParseAccess implements otp.Tokens.
+func (is *Issuer) ParseAccess(token string, now time.Time) (*otp.AccessClaims, error) {
+	c, err := is.Parse(token, now)
+	if err != nil {
+		return nil, err
+	}
+	return &otp.AccessClaims{Subject: c.Subject, IdentityID: c.IdentityID, SessionID: c.SessionID, AMR: c.AMR}, nil
+}
+
 const refreshPrefix = "rt_"
 
 // NewRefresh implements otp.Tokens: 32 random bytes, stored as SHA-256.
