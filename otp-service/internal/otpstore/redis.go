@@ -35,12 +35,20 @@ func NewRedis(rdb redis.UniversalClient, prefix string) *Redis {
 	return &Redis{rdb: rdb, keys: cache.NewKeys(prefix)}
 }
 
-// limitScript counts one event in a window that opens at the first event
-// and lasts ARGV[2] ms, on the service's clock (ARGV[3], ms): it returns 0
-// within the limit, else the milliseconds until the window closes. Redis's
-// own expiry only collects the key afterwards.
+// limitScript counts one event against each limit KEYS[i] (count and window
+// in ARGV[2i], ARGV[2i+1]) in windows that open at their first event, on the
+// service's clock (ARGV[1], ms). It returns, per key, 0 within the limit or
+// the milliseconds until its window closes. Redis's own expiry only collects
+// the keys afterwards. The shared limits live in one Cluster slot ({l}):
+// the global limit serialises every start on its key anyway, and one script
+// call is far cheaper than one per limit.
 var limitScript = redis.NewScript(limitLua + `
-return hit(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))`)
+local now = tonumber(ARGV[1])
+local out = {}
+for i = 1, #KEYS do
+  out[i] = hit(KEYS[i], tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1]), now)
+end
+return out`)
 
 const limitLua = `
 local function hit(key, limit, window, now)
@@ -55,39 +63,55 @@ local function hit(key, limit, window, now)
 end
 `
 
-// breakerScript checks a scope and, when sending is allowed, counts the send
-// in the current bucket of the window: it returns the milliseconds left of a
-// pause (paused until the time stored in KEYS[1], on the service's clock), 0
-// when sending is allowed, or -pause when it has just tripped the breaker
-// because at least ARGV[3] sends in the window were verified at a ratio
-// below ARGV[4].
+// breakerScript checks the breaker scopes of one country (KEYS holds
+// paused, sent and verified keys per scope) and, when every scope allows
+// sending, counts the send in the current bucket of each window. Per scope
+// it returns the milliseconds left of a pause (paused until the time stored
+// in its paused key, on the service's clock), 0 when sending is allowed, or
+// -pause when it has just tripped because at least ARGV[3] sends in the
+// window were verified at a ratio below ARGV[4].
 var breakerScript = redis.NewScript(`
-local now = tonumber(ARGV[6])
-local u = tonumber(redis.call('GET', KEYS[1]) or '0')
-if now < u then return u - now end
-local b = tonumber(ARGV[1]); local n = tonumber(ARGV[2])
+local b, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+local minSent, ratio, pause, now = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local f = {}
 for i = 0, n - 1 do f[#f + 1] = tostring(b - i) end
-local s = redis.call('HMGET', KEYS[2], unpack(f))
-local v = redis.call('HMGET', KEYS[3], unpack(f))
-local sent, ver = 0, 0
-for i = 1, n do sent = sent + (tonumber(s[i]) or 0); ver = ver + (tonumber(v[i]) or 0) end
-if sent >= tonumber(ARGV[3]) and ver < sent * tonumber(ARGV[4]) then
-  redis.call('SET', KEYS[1], now + tonumber(ARGV[5]), 'PX', tonumber(ARGV[5]) + 60000)
-  redis.call('DEL', KEYS[2], KEYS[3])
-  return -tonumber(ARGV[5])
+local out, open = {}, true
+for k = 1, #KEYS, 3 do
+  local res = 0
+  local u = tonumber(redis.call('GET', KEYS[k]) or '0')
+  if now < u then
+    res = u - now
+  else
+    local s = redis.call('HMGET', KEYS[k + 1], unpack(f))
+    local v = redis.call('HMGET', KEYS[k + 2], unpack(f))
+    local sent, ver = 0, 0
+    for i = 1, n do sent = sent + (tonumber(s[i]) or 0); ver = ver + (tonumber(v[i]) or 0) end
+    if sent >= minSent and ver < sent * ratio then
+      redis.call('SET', KEYS[k], now + pause, 'PX', pause + 60000)
+      redis.call('DEL', KEYS[k + 1], KEYS[k + 2])
+      res = -pause
+    end
+  end
+  if res ~= 0 then open = false end
+  out[#out + 1] = res
 end
-redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
-redis.call('HDEL', KEYS[2], tostring(b - n))
-redis.call('PEXPIRE', KEYS[2], ARGV[7])
-return 0`)
+if open then
+  for k = 1, #KEYS, 3 do
+    redis.call('HINCRBY', KEYS[k + 1], ARGV[1], 1)
+    redis.call('HDEL', KEYS[k + 1], tostring(b - n))
+    redis.call('PEXPIRE', KEYS[k + 1], ARGV[7])
+  end
+end
+return out`)
 
-// countScript adds one to the current bucket of a breaker window and drops
-// the bucket that just left it.
+// countScript adds one to the current bucket of each breaker window in KEYS
+// and drops the bucket that just left it.
 var countScript = redis.NewScript(`
-redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-redis.call('HDEL', KEYS[1], tostring(tonumber(ARGV[1]) - tonumber(ARGV[2])))
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+for i = 1, #KEYS do
+  redis.call('HINCRBY', KEYS[i], ARGV[1], 1)
+  redis.call('HDEL', KEYS[i], tostring(tonumber(ARGV[1]) - tonumber(ARGV[2])))
+  redis.call('PEXPIRE', KEYS[i], ARGV[3])
+end
 return 1`)
 
 // saveScript counts the per-destination limits (KEYS[2..], ARGV[3] of them,
@@ -108,9 +132,11 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 4 + 2 * n))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return {0, 0}`)
 
-// uncountScript takes back a send counted in a breaker window.
+// uncountScript takes back a send counted in each breaker window in KEYS.
 var uncountScript = redis.NewScript(`
-if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) < 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+for i = 1, #KEYS do
+  if redis.call('HINCRBY', KEYS[i], ARGV[1], -1) < 0 then redis.call('HDEL', KEYS[i], ARGV[1]) end
+end
 return 1`)
 
 // attemptScript counts a verify against the destination's verify limit and
@@ -182,11 +208,29 @@ func isNoScript(cmds []redis.Cmder) bool {
 
 func ms(d time.Duration) int64 { return max(1, d.Milliseconds()) }
 
-func (r *Redis) limitKey(l otp.Limit) string { return r.keys.Tagged("l:"+l.Name+":"+l.Subject, "n") }
+func (r *Redis) limitKey(l otp.Limit) string { return r.keys.Tagged("l", l.Name, l.Subject) }
 
-func (r *Redis) scopeKeys(scope string) (paused, sent, verified string) {
-	tag := "b:" + scope
-	return r.keys.Tagged(tag, "paused"), r.keys.Tagged(tag, "sent"), r.keys.Tagged(tag, "ver")
+// scopeKeys returns the breaker keys of scope. Every scope of one start
+// shares the first scope's tag (the country), so one script handles them.
+func (r *Redis) scopeKeys(tag, scope string) (paused, sent, verified string) {
+	t := "b:" + tag
+	return r.keys.Tagged(t, scope, "paused"), r.keys.Tagged(t, scope, "sent"), r.keys.Tagged(t, scope, "ver")
+}
+
+func (r *Redis) breakerKeys(scopes []string, which int) []string {
+	keys := make([]string, 0, 3*len(scopes))
+	for _, s := range scopes {
+		paused, sent, ver := r.scopeKeys(scopes[0], s)
+		switch which {
+		case 0:
+			keys = append(keys, paused, sent, ver)
+		case 1:
+			keys = append(keys, sent)
+		default:
+			keys = append(keys, ver)
+		}
+	}
+	return keys
 }
 
 func bucket(b otp.Breaker, now time.Time) int64 {
@@ -213,6 +257,12 @@ func (r *Redis) Start(ctx context.Context, g otp.Gate, c *otp.Challenge) (otp.Ga
 			shared = append(shared, i)
 		}
 	}
+	limitKeys := make([]string, 0, len(shared))
+	limitArgs := []any{g.Now.UnixMilli()}
+	for _, i := range shared {
+		limitKeys = append(limitKeys, r.limitKey(g.Limits[i]))
+		limitArgs = append(limitArgs, g.Limits[i].Count, ms(g.Limits[i].Window))
+	}
 	saveKeys := []string{r.challengeKey(c.ID)}
 	saveArgs := []any{ms(c.ExpiresAt.Sub(g.Now) + 30*time.Second), g.Now.UnixMilli(), len(dest)}
 	for _, i := range dest {
@@ -223,18 +273,17 @@ func (r *Redis) Start(ctx context.Context, g otp.Gate, c *otp.Challenge) (otp.Ga
 		"id", c.ID, "kid", c.KeyID, "mac", hex.EncodeToString(c.MAC), "kind", c.Dest.Kind, "dest", c.Dest.Value,
 		"country", c.Dest.Country, "prefix", c.Dest.Prefix, "channel", string(c.Channel), "client", c.ClientID,
 		"locale", c.Locale, "exp", c.ExpiresAt.UnixMilli(), "att", 0)
-	cmds, err := r.pipelined(ctx, func(p redis.Pipeliner) {
-		for _, i := range shared {
-			l := g.Limits[i]
-			limitScript.EvalSha(ctx, p, []string{r.limitKey(l)}, l.Count, ms(l.Window), g.Now.UnixMilli())
+	var limitCmd, breakerCmd, saveCmd *redis.Cmd
+	_, err := r.pipelined(ctx, func(p redis.Pipeliner) {
+		if len(limitKeys) > 0 {
+			limitCmd = limitScript.EvalSha(ctx, p, limitKeys, limitArgs...)
 		}
-		for _, s := range g.Scopes {
-			paused, sent, ver := r.scopeKeys(s)
-			breakerScript.EvalSha(ctx, p, []string{paused, sent, ver},
+		if len(g.Scopes) > 0 {
+			breakerCmd = breakerScript.EvalSha(ctx, p, r.breakerKeys(g.Scopes, 0),
 				bucket(g.Breaker, g.Now), g.Breaker.Buckets, g.Breaker.MinSent, strconv.FormatFloat(g.Breaker.MinRatio, 'f', -1, 64),
 				ms(g.Breaker.Pause), g.Now.UnixMilli(), ms(2*g.Breaker.Window))
 		}
-		saveScript.EvalSha(ctx, p, saveKeys, saveArgs...)
+		saveCmd = saveScript.EvalSha(ctx, p, saveKeys, saveArgs...)
 	})
 	if err != nil {
 		return res, err
@@ -249,35 +298,40 @@ func (r *Redis) Start(ctx context.Context, g otp.Gate, c *otp.Challenge) (otp.Ga
 		}
 		res.RetryAfter = max(res.RetryAfter, time.Duration(wait)*time.Millisecond)
 	}
-	saved, err := cmds[len(cmds)-1].(*redis.Cmd).Int64Slice()
+	saved, err := saveCmd.Int64Slice()
 	if err != nil {
 		return res, fmt.Errorf("redis save challenge: %w", err)
 	}
 	if saved[0] > 0 {
 		refuse(dest[saved[0]-1], saved[1])
 	}
-	for k, i := range shared {
-		wait, err := cmds[k].(*redis.Cmd).Int64()
-		if err != nil {
-			return res, fmt.Errorf("redis limit %s: %w", g.Limits[i].Name, err)
+	if limitCmd != nil {
+		waits, err := limitCmd.Int64Slice()
+		if err != nil || len(waits) != len(shared) {
+			return res, fmt.Errorf("redis limits: %v %w", waits, err)
 		}
-		refuse(i, wait)
+		for k, i := range shared {
+			refuse(i, waits[k])
+		}
 	}
-	var counted []string
-	for k, s := range g.Scopes {
-		v, err := cmds[len(shared)+k].(*redis.Cmd).Int64()
-		if err != nil {
-			return res, fmt.Errorf("redis breaker %s: %w", s, err)
+	counted := false
+	if breakerCmd != nil {
+		vals, err := breakerCmd.Int64Slice()
+		if err != nil || len(vals) != len(g.Scopes) {
+			return res, fmt.Errorf("redis breaker: %v %w", vals, err)
 		}
-		if v == 0 {
-			counted = append(counted, s)
-		}
-		if v < 0 {
-			res.Tripped = append(res.Tripped, s)
-			v = -v
-		}
-		if v > 0 && res.Paused == "" {
-			res.Paused, res.PausedFor = s, time.Duration(v)*time.Millisecond
+		counted = true
+		for k, v := range vals {
+			if v < 0 {
+				res.Tripped = append(res.Tripped, g.Scopes[k])
+				v = -v
+			}
+			if v > 0 {
+				counted = false
+				if res.Paused == "" {
+					res.Paused, res.PausedFor = g.Scopes[k], time.Duration(v)*time.Millisecond
+				}
+			}
 		}
 	}
 	if res.Limited == nil && res.Paused == "" {
@@ -285,9 +339,8 @@ func (r *Redis) Start(ctx context.Context, g otp.Gate, c *otp.Challenge) (otp.Ga
 	}
 	// Refused: take back the sends counted and the challenge (if saved).
 	_, err = r.pipelined(ctx, func(p redis.Pipeliner) {
-		for _, s := range counted {
-			_, sent, _ := r.scopeKeys(s)
-			uncountScript.EvalSha(ctx, p, []string{sent}, bucket(g.Breaker, g.Now))
+		if counted {
+			uncountScript.EvalSha(ctx, p, r.breakerKeys(g.Scopes, 1), bucket(g.Breaker, g.Now))
 		}
 		if saved[0] == 0 {
 			consumeScript.EvalSha(ctx, p, []string{r.challengeKey(c.ID)}, c.ID)
@@ -296,14 +349,10 @@ func (r *Redis) Start(ctx context.Context, g otp.Gate, c *otp.Challenge) (otp.Ga
 	return res, err
 }
 
-func (r *Redis) count(ctx context.Context, p redis.Pipeliner, scopes []string, b otp.Breaker, now time.Time, verified bool) {
-	for _, s := range scopes {
-		_, sent, ver := r.scopeKeys(s)
-		key := sent
-		if verified {
-			key = ver
-		}
-		countScript.EvalSha(ctx, p, []string{key}, bucket(b, now), b.Buckets, ms(2*b.Window))
+// countVerified counts a verification in the breaker windows of scopes.
+func (r *Redis) countVerified(ctx context.Context, p redis.Pipeliner, scopes []string, b otp.Breaker, now time.Time) {
+	if len(scopes) > 0 {
+		countScript.EvalSha(ctx, p, r.breakerKeys(scopes, 2), bucket(b, now), b.Buckets, ms(2*b.Window))
 	}
 }
 
@@ -322,7 +371,7 @@ func (r *Redis) Attempt(ctx context.Context, id string, ip, dest otp.Limit, maxA
 	keys := []string{r.challengeKey(id), r.destKey(id, "vl"), r.destKey(id, "idn"), r.destKey(id, "mtok")}
 	cmds, err := r.pipelined(ctx, func(p redis.Pipeliner) {
 		if ip.Count > 0 {
-			limitScript.EvalSha(ctx, p, []string{r.limitKey(ip)}, ip.Count, ms(ip.Window), now.UnixMilli())
+			limitScript.EvalSha(ctx, p, []string{r.limitKey(ip)}, now.UnixMilli(), ip.Count, ms(ip.Window))
 		}
 		attemptScript.EvalSha(ctx, p, keys, id, maxAttempts, dest.Count, ms(dest.Window), now.UnixMilli())
 	})
@@ -330,12 +379,12 @@ func (r *Redis) Attempt(ctx context.Context, id string, ip, dest otp.Limit, maxA
 		return nil, err
 	}
 	if ip.Count > 0 {
-		wait, err := cmds[0].(*redis.Cmd).Int64()
-		if err != nil {
+		waits, err := cmds[0].(*redis.Cmd).Int64Slice()
+		if err != nil || len(waits) != 1 {
 			return nil, fmt.Errorf("redis limit: %w", err)
 		}
-		if wait > 0 {
-			return &otp.AttemptResult{Status: otp.AttemptLimited, RetryAfter: time.Duration(wait) * time.Millisecond}, nil
+		if waits[0] > 0 {
+			return &otp.AttemptResult{Status: otp.AttemptLimited, RetryAfter: time.Duration(waits[0]) * time.Millisecond}, nil
 		}
 	}
 	vals, err := cmds[len(cmds)-1].(*redis.Cmd).Slice()
@@ -427,7 +476,7 @@ func (r *Redis) Remember(ctx context.Context, challengeID string, id *otp.Identi
 func (r *Redis) Consume(ctx context.Context, c *otp.Challenge, scopes []string, b otp.Breaker, now time.Time) (bool, error) {
 	cmds, err := r.pipelined(ctx, func(p redis.Pipeliner) {
 		consumeScript.EvalSha(ctx, p, []string{r.challengeKey(c.ID)}, c.ID)
-		r.count(ctx, p, scopes, b, now, true)
+		r.countVerified(ctx, p, scopes, b, now)
 	})
 	if err != nil {
 		return false, err
