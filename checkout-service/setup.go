@@ -117,5 +117,5 @@ func setup(ctx context.Context, cfg *Config, d *service.Deps) (func(), error) {
 	d.Go("webhooks", func(ctx context.Context) error { return svc.RunWebhooks(ctx, ck.WebhookTick) })
 	d.Go("routing", func(ctx context.Context) error { return svc.RunRouting(ctx, ck.RulesPoll, ck.StatsEvery) })
 	d.Log.Info("checkout ready", zap.Strings("gateways", names), zap.Int("rules_version", svc.Rules().Doc.Version))
-	return nil, nil
+	return svc.Wait, nil
 }

@@ -150,6 +150,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(svc.Wait)
 	return &env{svc: svc, store: store, db: db, rdb: rdb, a: a, b: b, clock: clk, carts: carts}
 }
 

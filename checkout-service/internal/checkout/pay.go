@@ -332,14 +332,27 @@ func setDecline(a *Attempt, ref string, d *gateway.Decline) {
 	a.UpdatedAt = time.Now().UTC()
 }
 
+// record counts an attempt's outcome in the shared windows, off the
+// payment's critical path: statistics are best effort.
 func (s *Service) record(ctx context.Context, gw string, p *Payment, r gateway.Result) {
 	if s.stats == nil {
 		return
 	}
-	if err := s.stats.Record(ctx, gw, gateway.Method(p.Method), p.Currency, outcomeOf(r)); err != nil {
-		s.log.Warn("routing stats not recorded", zap.String("gateway", gw), zap.Error(err))
-	}
+	method, currency, outcome := gateway.Method(p.Method), p.Currency, outcomeOf(r)
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := s.stats.Record(ctx, gw, method, currency, outcome); err != nil {
+			s.log.Warn("routing stats not recorded", zap.String("gateway", gw), zap.Error(err))
+		}
+	}()
 }
+
+// Wait waits for background work (statistics) to finish; tests and
+// shutdown call it.
+func (s *Service) Wait() { s.bg.Wait() }
 
 // spendBudget counts an issuer decline against the card's retry budget.
 func (s *Service) spendBudget(ctx context.Context, fp string) {

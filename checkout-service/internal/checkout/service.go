@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,6 +72,7 @@ type Service struct {
 	rules atomic.Pointer[routing.Ruleset]
 	snap  atomic.Pointer[routing.Snapshot]
 	wake  chan struct{}
+	bg    sync.WaitGroup
 
 	// hook, when set by tests, runs at named points of a payment and may
 	// return an error to simulate a crash there.

@@ -61,16 +61,26 @@ func (c *Carts) Resolve(ctx context.Context, r checkout.CartRef) (checkout.CartR
 // Load returns the cart and Magento's totals.
 func (c *Carts) Load(ctx context.Context, r checkout.CartRef) (checkout.CartView, error) {
 	mr := ref(r)
+	// cart and totals are independent reads: fetch them together
+	var (
+		tot  *magento.Totals
+		terr error
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		tot, terr = c.mc.Totals(ctx, mr)
+	}()
 	cart, err := c.mc.Cart(ctx, mr)
+	<-done
 	if err != nil {
 		return checkout.CartView{}, err
 	}
 	if r.Kind == checkout.KindCustomer && r.CustomerID != 0 && cart.Customer.ID != r.CustomerID {
 		return checkout.CartView{}, errs.E(errs.NotFound, "No such cart for this customer.")
 	}
-	tot, err := c.mc.Totals(ctx, mr)
-	if err != nil {
-		return checkout.CartView{}, err
+	if terr != nil {
+		return checkout.CartView{}, terr
 	}
 	cur := tot.QuoteCurrencyCode
 	if cur == "" && cart.Currency != nil {
