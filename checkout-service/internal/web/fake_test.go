@@ -3,9 +3,11 @@ package web
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/magefleet/platform/checkout-service/internal/accesstoken"
 	"github.com/magefleet/platform/checkout-service/internal/checkout"
 	"github.com/magefleet/platform/checkout-service/internal/gateway"
 	"github.com/magefleet/platform/checkout-service/internal/sandboxgw"
@@ -52,6 +54,25 @@ func (f *fakeCore) addCart() string {
 	return masked
 }
 
+// addCustomerCart gives the customer with Magento token tok a cart.
+func (f *fakeCore) addCustomerCart(tok string) {
+	m := f.addCart()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.carts["customer:"+tok] = f.carts[m]
+}
+
+// fakeTokens accepts "good-<subject>" access tokens.
+type fakeTokens struct{}
+
+func (fakeTokens) Verify(_ context.Context, tok string) (accesstoken.Claims, error) {
+	sub, ok := strings.CutPrefix(tok, "good-")
+	if !ok {
+		return accesstoken.Claims{}, errs.E(errs.Unauthorized, "bad token")
+	}
+	return accesstoken.Claims{Subject: sub, MagentoCustomerID: 7}, nil
+}
+
 func (f *fakeCore) setGrandTotal(masked string, shipping int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -64,24 +85,29 @@ func (f *fakeCore) setGrandTotal(masked string, shipping int64) {
 func (f *fakeCore) StartSession(_ context.Context, p checkout.StartParams) (*checkout.Session, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	cv, ok := f.carts[p.MaskedCartID]
-	if !ok {
-		return nil, errs.E(errs.NotFound, "No cart %s.", p.MaskedCartID) // like Magento, it names the id
+	key, ref := p.MaskedCartID, checkout.CartRef{Kind: checkout.KindGuest, MaskedID: p.MaskedCartID}
+	if p.Customer != nil {
+		key = "customer:" + p.Customer.CustomerToken
+		ref = checkout.CartRef{Kind: checkout.KindCustomer, MaskedID: key, CustomerToken: p.Customer.CustomerToken, CustomerID: p.Customer.CustomerID}
 	}
+	cv, ok := f.carts[key]
+	if !ok {
+		return nil, errs.E(errs.NotFound, "No cart %s.", key) // like Magento, it names the id
+	}
+	ref.QuoteID = cv.QuoteID
 	f.n++
-	s := &checkout.Session{ID: fmt.Sprintf("cs_%024d", f.n), Status: checkout.SessionOpen,
-		Cart:  checkout.CartRef{Kind: checkout.KindGuest, MaskedID: p.MaskedCartID, QuoteID: cv.QuoteID},
+	s := &checkout.Session{ID: fmt.Sprintf("cs_%024d", f.n), Status: checkout.SessionOpen, Subject: p.Subject, Cart: ref,
 		Items: cv.Items, Totals: cv.Totals, CreatedAt: f.now(), ExpiresAt: f.now().Add(30 * time.Minute)}
 	f.sessions[s.ID] = s
 	c := *s
 	return &c, nil
 }
 
-func (f *fakeCore) Session(_ context.Context, id, _ string) (*checkout.Session, error) {
+func (f *fakeCore) Session(_ context.Context, id, subject string) (*checkout.Session, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s, ok := f.sessions[id]
-	if !ok {
+	if !ok || s.Subject != "" && s.Subject != subject {
 		return nil, errs.E(errs.NotFound, "No checkout session %s.", id)
 	}
 	c := *s

@@ -73,6 +73,10 @@ func (p *Pages) ttl(sess *checkout.Session) time.Duration { return sess.ExpiresA
 // named by ?cart= and sends the browser to it.
 func (p *Pages) start(c *gin.Context) error {
 	masked := c.Query("cart")
+	if isQuoteID(masked) {
+		// A logged-in customer's numeric quote id proves nothing: log in by code.
+		return p.loginPage(c)
+	}
 	if !validMaskedID(masked) {
 		return errs.E(errs.Invalid, "This checkout link is incomplete. Please go back to your cart and choose Checkout again.")
 	}
@@ -96,6 +100,110 @@ func (p *Pages) start(c *gin.Context) error {
 		zap.String("cart", logging.Fingerprint(masked)))
 	c.Redirect(http.StatusSeeOther, "/checkout/s/"+sess.ID+"/details")
 	return nil
+}
+
+func isQuoteID(s string) bool {
+	if s == "" || len(s) > 12 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Pages) loginEnabled() bool { return p.tokens != nil && p.cfg.AuthPath != "" }
+
+// loginToken binds the customer login form, which has no session yet, to
+// the browser's secret.
+func (p *Pages) loginToken(secret string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("checkout-login"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (p *Pages) loginPage(c *gin.Context) error {
+	if !p.loginEnabled() {
+		return errs.E(errs.Unprocessable, "Secure checkout for signed-in customers needs login by code, which is not available right now. Please sign out and check out as a guest, or try again later.")
+	}
+	secret := p.browserSecret(c)
+	return p.render(c, http.StatusOK, "login", &view{Title: "Log in to pay securely", Step: "login",
+		Action: "/checkout/login", CSRF: p.loginToken(secret), Auth: p.cfg.AuthPath})
+}
+
+// loginCustomer starts a session on the Magento cart of a customer who
+// just logged in by code on the login page.
+func (p *Pages) loginCustomer(c *gin.Context) error {
+	if !p.loginEnabled() {
+		return errs.E(errs.NotFound, "Login by code is not available.")
+	}
+	if o := c.GetHeader("Origin"); o != "" && o != p.origin {
+		return errCrossOrigin
+	}
+	secret, _ := c.Cookie(p.cookieName)
+	if secret == "" || !equal(c.PostForm("csrf"), p.loginToken(secret)) {
+		return errStale
+	}
+	ctx := c.Request.Context()
+	claims, err := p.tokens.Verify(ctx, c.PostForm("access_token"))
+	if err != nil {
+		return errs.E(errs.Unauthorized, "Your login has expired. Please log in again.")
+	}
+	ref := &checkout.CartRef{Kind: checkout.KindCustomer, CustomerID: claims.MagentoCustomerID,
+		CustomerToken: c.PostForm("magento_customer_token")}
+	if ref.CustomerID == 0 && ref.CustomerToken == "" {
+		return errs.E(errs.Unprocessable, "We couldn't find your store account. Please check out from the store again.")
+	}
+	sess, err := p.sessions.StartSession(ctx, checkout.StartParams{Customer: ref, Subject: claims.Subject, Channel: "web"})
+	if err != nil {
+		if errs.Is(err, errs.Unprocessable) {
+			return errs.E(errs.Unprocessable, "Your cart is empty. Add something in the store first.")
+		}
+		return err
+	}
+	st := &pageState{BrowserHash: hashSecret(secret), CSRF: token(24), AttemptKey: "web_" + token(18), Subject: claims.Subject}
+	if err := p.states.save(ctx, sess.ID, st, p.ttl(sess)); err != nil {
+		return err
+	}
+	c.Redirect(http.StatusSeeOther, "/checkout/s/"+sess.ID+"/details")
+	return nil
+}
+
+// loginGuest records that a guest logged in by code on the details page.
+// The guest cart stays the session's cart; the page itself fills the
+// contact fields from the login's answer.
+func (p *Pages) loginGuest(c *gin.Context) error {
+	sess, st, err := p.bound(c, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if err := p.verifyPost(c, st); err != nil {
+		return err
+	}
+	if !p.loginEnabled() {
+		return errs.E(errs.NotFound, "Login by code is not available.")
+	}
+	claims, err := p.tokens.Verify(c.Request.Context(), c.PostForm("access_token"))
+	if err != nil {
+		return p.redirectWith(c, sess, st, &flash{Error: "That login didn't work. Please try again, or continue as a guest."}, "/checkout/s/"+sess.ID+"/details")
+	}
+	if sess.Subject != "" && sess.Subject != claims.Subject {
+		return errForeign
+	}
+	st.Subject = claims.Subject
+	st.CSRF = token(24) // a privilege change: forms from before are stale
+	// The identity's contact, as otp-service returned it to the page, only
+	// pre-fills the form the shopper still checks and submits.
+	form := map[string]string{}
+	for _, k := range []string{"email", "phone"} {
+		if v := strings.TrimSpace(c.PostForm(k)); v != "" && len(v) <= 255 {
+			form[k] = v
+		}
+	}
+	return p.redirectWith(c, sess, st, &flash{Notice: "You're logged in. Your cart is unchanged; check your details below.", Form: form},
+		"/checkout/s/"+sess.ID+"/details")
 }
 
 // leave redirects to the store, only to an allow-listed origin.
@@ -135,7 +243,7 @@ func (p *Pages) bound(c *gin.Context, id string) (*checkout.Session, *pageState,
 	if !equal(hashSecret(cookie), st.BrowserHash) {
 		return nil, nil, errForeign
 	}
-	sess, err := p.sessions.Session(ctx, id, "")
+	sess, err := p.sessions.Session(ctx, id, st.Subject)
 	if err != nil {
 		if errs.Is(err, errs.NotFound) {
 			return nil, nil, errs.E(errs.Gone, "This checkout has expired. Your cart is still in the store; choose Checkout there to start again.")
@@ -223,7 +331,11 @@ func (p *Pages) details(c *gin.Context) error {
 		return nil
 	}
 	v := &view{Title: "Your details", Step: "details", Steps: steps(sess.ID, "details", sess),
-		Summary: p.summary(sess.Items, sess.Totals, sess.CarrierCode != ""), Action: "/checkout/s/" + sess.ID + "/details", CSRF: st.CSRF}
+		Summary: p.summary(sess.Items, sess.Totals, sess.CarrierCode != ""), Action: "/checkout/s/" + sess.ID + "/details", CSRF: st.CSRF,
+		LoggedIn: st.Subject != ""}
+	if p.loginEnabled() && st.Subject == "" {
+		v.Auth = p.cfg.AuthPath
+	}
 	form := map[string]string{"email": sess.Email, "phone": sess.Phone, "country": p.cfg.DefaultCountry}
 	if a := sess.ShippingAddress; a != nil {
 		form["firstname"], form["lastname"], form["city"], form["postcode"] = a.Firstname, a.Lastname, a.City, a.Postcode
@@ -284,7 +396,7 @@ func (p *Pages) saveDetails(c *gin.Context) error {
 			addr.RegionCode = strings.ToUpper(r)
 		}
 	}
-	_, err = p.sessions.SetAddress(c.Request.Context(), sess.ID, "", checkout.AddressParams{
+	_, err = p.sessions.SetAddress(c.Request.Context(), sess.ID, st.Subject, checkout.AddressParams{
 		Email: form["email"], Phone: form["phone"], ShippingAddress: addr})
 	if err != nil {
 		e := errs.As(err)
@@ -394,7 +506,7 @@ func (p *Pages) saveShipping(c *gin.Context) error {
 	if !ok {
 		return p.redirectWith(c, sess, st, &flash{Error: "Choose a shipping method.", Fields: map[string]string{"method": "Choose a shipping method."}}, back)
 	}
-	if _, err := p.sessions.SetShippingMethod(c.Request.Context(), sess.ID, "", carrier, method); err != nil {
+	if _, err := p.sessions.SetShippingMethod(c.Request.Context(), sess.ID, st.Subject, carrier, method); err != nil {
 		e := errs.As(err)
 		if e.Code == errs.Invalid || e.Code == errs.Unprocessable {
 			return p.redirectWith(c, sess, st, &flash{Error: "That shipping method isn't available for your address. Please choose another."}, back)
@@ -512,7 +624,7 @@ func (p *Pages) pay(c *gin.Context) error {
 	if st.SeenTotals == nil || cv.Totals != *st.SeenTotals {
 		return p.redirectWith(c, sess, st, &flash{Notice: "Your cart changed in the store, so nothing was charged yet. Please check the new totals and pay again."}, back)
 	}
-	pay, err := p.payments.Pay(ctx, checkout.PayParams{SessionID: sess.ID, IdempotencyKey: st.AttemptKey,
+	pay, err := p.payments.Pay(ctx, checkout.PayParams{SessionID: sess.ID, Subject: st.Subject, IdempotencyKey: st.AttemptKey,
 		Method: method, Token: tok, Channel: "web"})
 	if err != nil {
 		e := errs.As(err)

@@ -47,7 +47,7 @@ func newStack(tb testing.TB, mutate ...func(*Config)) *stack {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	p, err := New(cfg, Deps{Sessions: core, Payments: core, Carts: core, Actions: core, Redis: rdb, Prefix: prefix, Log: log})
+	p, err := New(cfg, Deps{Sessions: core, Payments: core, Carts: core, Actions: core, Tokens: fakeTokens{}, Redis: rdb, Prefix: prefix, Log: log})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -555,3 +555,74 @@ func TestConfigValidate(t *testing.T) {
 }
 
 var _ = context.Background
+
+var formRE = regexp.MustCompile(`<form id="otp-done" method="post" action="([^"]+)"`)
+
+func TestCustomerLogsInByCodeForTheirCart(t *testing.T) {
+	s := newStack(t)
+	a := s.browser(t)
+	s.core.addCustomerCart("mtok-roni")
+	login := a.get("/checkout/start?cart=42") // Magento's numeric quote id: proves nothing
+	if login.status != http.StatusOK || !strings.Contains(login.body, `data-auth="/auth"`) {
+		t.Fatalf("GET start with a quote id = %d; want the login-by-code page", login.status)
+	}
+	m := formRE.FindStringSubmatch(login.body)
+	if m == nil || m[1] != "/checkout/login" {
+		t.Fatalf("login page has no login form: %v", m)
+	}
+	csrf := login.hidden().Get("csrf")
+	f := url.Values{"csrf": {csrf}, "access_token": {"good-user-1"}, "magento_customer_token": {"mtok-roni"}}
+	if pg := s.browser(t).post("/checkout/login", f); pg.status != http.StatusForbidden {
+		t.Errorf("login form from another browser = %d; want 403", pg.status)
+	}
+	bad := url.Values{"csrf": {csrf}, "access_token": {"forged"}, "magento_customer_token": {"mtok-roni"}}
+	if pg := a.post("/checkout/login", bad); pg.status != http.StatusUnauthorized {
+		t.Errorf("login with a bad access token = %d; want 401", pg.status)
+	}
+	pg := a.post("/checkout/login", f)
+	if pg.status != http.StatusSeeOther || !strings.HasSuffix(pg.loc, "/details") {
+		t.Fatalf("login = %d %q; want 303 to the details page\n%s", pg.status, pg.loc, pg.body)
+	}
+	base := strings.TrimSuffix(pg.loc, "/details")
+	det := a.get(base + "/details")
+	if det.status != http.StatusOK || !strings.Contains(det.body, "Logged in") {
+		t.Errorf("customer details page = %d, logged-in badge %v", det.status, strings.Contains(det.body, "Logged in"))
+	}
+	for _, sess := range s.core.sessions {
+		if sess.Subject != "user-1" || sess.Cart.Kind != "customer" {
+			t.Errorf("session subject %q kind %q; want user-1's customer cart", sess.Subject, sess.Cart.Kind)
+		}
+	}
+	if pg := s.browser(t).get(base + "/details"); pg.status != http.StatusForbidden {
+		t.Errorf("customer session from another browser = %d; want 403", pg.status)
+	}
+}
+
+func TestGuestLogsInByCodeAndKeepsCart(t *testing.T) {
+	s := newStack(t)
+	b := s.browser(t)
+	_, base := b.start()
+	det := b.get(base + "/details")
+	m := formRE.FindStringSubmatch(det.body)
+	if m == nil || m[1] != base+"/login" {
+		t.Fatalf("details page offers no login by code (%v)", m)
+	}
+	csrf := det.hidden().Get("csrf")
+	pg := b.post(base+"/login", url.Values{"csrf": {csrf}, "access_token": {"good-user-2"}, "email": {"grace@example.com"}, "phone": {"+15550100"}})
+	if !strings.HasSuffix(pg.loc, "/details") {
+		t.Fatalf("guest login → %d %q; want back to details", pg.status, pg.loc)
+	}
+	after := b.get(base + "/details")
+	if !strings.Contains(after.body, "grace@example.com") || !strings.Contains(after.body, "Your cart is unchanged") {
+		t.Errorf("after login the details page lacks the prefilled email or the notice")
+	}
+	if strings.Contains(after.body, `id="otp-done"`) {
+		t.Error("a logged-in shopper is offered login again")
+	}
+	f := details()
+	f.Set("csrf", csrf) // the token from before the login
+	if pg := b.post(base+"/details", f); pg.status != http.StatusForbidden {
+		t.Errorf("form from before the login = %d; want 403 (stale)", pg.status)
+	}
+	b.toPayment(base) // the guest cart is still the session's
+}

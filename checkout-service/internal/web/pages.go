@@ -39,6 +39,7 @@ type Pages struct {
 	payments Payments
 	carts    Carts
 	actions  Actions
+	tokens   Tokens
 	states   states
 	log      *zap.Logger
 	now      func() time.Time
@@ -77,7 +78,7 @@ func New(cfg Config, d Deps) (*Pages, error) {
 		d.Now = time.Now
 	}
 	money, _ := NewMoney(cfg.Locale)
-	p := &Pages{cfg: cfg, sessions: d.Sessions, payments: d.Payments, carts: d.Carts, actions: d.Actions,
+	p := &Pages{cfg: cfg, sessions: d.Sessions, payments: d.Payments, carts: d.Carts, actions: d.Actions, tokens: d.Tokens,
 		states: states{rdb: d.Redis, keys: cache.NewKeys(d.Prefix)}, log: d.Log, now: d.Now, money: money,
 		origin: origin(cfg.PublicBaseURL), pages: map[string]*template.Template{}, assets: map[string]asset{}}
 	p.bufs.New = func() any { return new(bytes.Buffer) }
@@ -99,6 +100,8 @@ func New(cfg Config, d Deps) (*Pages, error) {
 // Register adds the pages' routes to r:
 //
 //	GET  /checkout/start?cart=<masked cart id>   the handoff from Magento
+//	POST /checkout/login                         a customer logged in by code starts on their Magento cart
+//	POST /checkout/s/:id/login                   a guest logs in by code and keeps the cart
 //	GET  /checkout/s/:id                         the session's current step
 //	GET  /checkout/s/:id/{details,shipping,payment,done} and POST for the first three
 //	GET  /checkout/s/:id/status                  JSON for the confirmation page's polling
@@ -115,6 +118,8 @@ func (p *Pages) Register(r gin.IRouter) {
 	g := r.Group("", p.headers)
 	g.GET("/checkout/start", p.h(p.start))
 	g.GET("/checkout/leave", p.h(p.leave))
+	g.POST("/checkout/login", p.h(p.loginCustomer))
+	g.POST("/checkout/s/:id/login", p.h(p.loginGuest))
 	g.GET("/checkout/return", p.h(p.returned))
 	g.GET("/checkout/return/:payment", p.h(p.returned))
 	g.GET("/checkout/s/:id", p.h(p.current))
@@ -219,6 +224,11 @@ func (p *Pages) parseTemplates() error {
 		"money": p.money.Format,
 		"inc":   func(i int) int { return i + 1 },
 		"field": newInput,
+		"otpView": func(v *view) *view {
+			c := *v
+			c.Action = strings.TrimSuffix(v.Action, "/details") + "/login"
+			return &c
+		},
 	}
 	base, err := template.New("base").Funcs(funcs).ParseFS(templateFS, "templates/_*.html")
 	if err != nil {

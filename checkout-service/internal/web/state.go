@@ -29,6 +29,8 @@ type pageState struct {
 	// AttemptKey is the Idempotency-Key of the payment form on the page; a
 	// double submit reuses it, a new attempt after a decline gets a new one.
 	AttemptKey string `json:"attempt_key"`
+	// Subject is the otp-service identity logged in on this session, if any.
+	Subject string `json:"subject,omitempty"`
 	// PaymentID is the last payment made on this session.
 	PaymentID string `json:"payment_id,omitempty"`
 	// SeenTotals are the totals the payment page last showed; a payment is

@@ -24,6 +24,10 @@ type view struct {
 	Fields map[string]string
 	Form   map[string]string
 
+	// Auth is otp-service's path on this origin when login by code is offered.
+	Auth     string
+	LoggedIn bool
+
 	// error page
 	Message     string
 	RequestID   string

@@ -29,6 +29,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/magefleet/platform/checkout-service/internal/accesstoken"
 	"github.com/magefleet/platform/checkout-service/internal/checkout"
 )
 
@@ -70,6 +71,12 @@ type Actions interface {
 	CompleteAction(ctx context.Context, reference string, approved bool) (*checkout.Payment, error)
 }
 
+// Tokens verifies otp-service's access tokens (login by code on the
+// checkout page); *accesstoken.Verifier implements it.
+type Tokens interface {
+	Verify(ctx context.Context, token string) (accesstoken.Claims, error)
+}
+
 // Deps are the collaborators of Pages. Sessions, Payments, Carts and Redis are
 // required; Actions is required in sandbox mode.
 type Deps struct {
@@ -77,6 +84,8 @@ type Deps struct {
 	Payments Payments
 	Carts    Carts
 	Actions  Actions
+	// Tokens enables login by code (with Config.AuthPath); nil hides it.
+	Tokens Tokens
 	// Redis keeps each session's page state (browser binding, CSRF token,
 	// attempt key, flash messages) under Prefix.
 	Redis  redis.UniversalClient

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -13,10 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/magefleet/platform/checkout-service/internal/accesstoken"
 	"github.com/magefleet/platform/checkout-service/internal/checkout"
 	"github.com/magefleet/platform/checkout-service/internal/checkouthttp"
 	"github.com/magefleet/platform/checkout-service/internal/checkoutstore"
@@ -28,6 +34,7 @@ import (
 	"github.com/magefleet/platform/internal/cache/cachetest"
 	"github.com/magefleet/platform/internal/config"
 	"github.com/magefleet/platform/internal/database/databasetest"
+	"github.com/magefleet/platform/internal/errs"
 	"github.com/magefleet/platform/internal/httpserver"
 	"github.com/magefleet/platform/internal/magento"
 	"github.com/magefleet/platform/internal/magentosandbox"
@@ -93,13 +100,14 @@ func newStack(t *testing.T) *stack {
 	cfg.PublicBaseURL, cfg.AllowedReturnOrigins, cfg.CartURL = base, []string{msrv.URL}, msrv.URL+"/checkout/cart/"
 	cfg.PollInterval = 500 * time.Millisecond
 	pages, err := web.New(cfg, web.Deps{Sessions: svc, Payments: svc, Carts: magentocarts.New(mc), Actions: web.SandboxActions(svc),
-		Redis: rdb, Prefix: prefix, Log: log})
+		Tokens: otpTokens{}, Redis: rdb, Prefix: prefix, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The JSON API beside the pages, as setup.go wires them: no route clashes.
 	(&checkouthttp.Handler{Svc: svc, Sandboxes: sandboxes}).Register(hs.Engine())
 	pages.Register(hs.Engine())
+	registerFakeOTP(hs.Engine(), mc)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	s := &stack{sandbox: sb, mc: mc, db: db, svc: svc, url: base}
@@ -141,7 +149,11 @@ func (s *stack) bridge(ctx context.Context, t *testing.T) {
 			if err != nil {
 				continue
 			}
-			oid, err := s.mc.PlaceOrder(ctx, magento.GuestCart(p.Snapshot.MaskedQuoteID), magento.PlaceOrderRequest{
+			ref := magento.GuestCart(p.Snapshot.MaskedQuoteID)
+			if p.CartKind == checkout.KindCustomer {
+				ref = magento.AdminCart(p.QuoteID)
+			}
+			oid, err := s.mc.PlaceOrder(ctx, ref, magento.PlaceOrderRequest{
 				Email: p.Snapshot.Email, PaymentMethod: magento.Payment{Method: "purchaseorder", PONumber: p.Gateway + " " + p.GatewayReference}})
 			if err != nil {
 				t.Logf("bridge: place order for %s: %v", id, err)
@@ -200,10 +212,60 @@ func newBrowser(t *testing.T) context.Context {
 	)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); acancel() })
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(412, 915, chromedp.EmulateScale(1))); err != nil {
 		t.Fatalf("start Chromium: %v", err)
 	}
+	// Every console error (CSP violations, failed loads) and uncaught
+	// exception fails the test: the pages must run clean under their CSP.
+	var (
+		mu       sync.Mutex
+		problems []string
+		wg       sync.WaitGroup
+	)
+	entries, exceptions := chromedp.Events(ctx, cdplog.EntryAdded), chromedp.Events(ctx, runtime.ExceptionThrown)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for ev, err := range entries {
+			if err != nil {
+				return
+			}
+			// A wrong one-time code is a 401 the page handles (the customer test types one on purpose).
+			expected := ev.Entry != nil && strings.HasSuffix(ev.Entry.URL, "/auth/v1/otp/verify") && strings.Contains(ev.Entry.Text, "401")
+			if ev.Entry != nil && ev.Entry.Level == cdplog.EntryLevelError && !expected {
+				mu.Lock()
+				problems = append(problems, fmt.Sprintf("console %s: %s %s", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL))
+				mu.Unlock()
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for ev, err := range exceptions {
+			if err != nil {
+				return
+			}
+			if d := ev.ExceptionDetails; d != nil {
+				mu.Lock()
+				problems = append(problems, fmt.Sprintf("exception: %s at %s:%d", d.Text, d.URL, d.LineNumber))
+				mu.Unlock()
+			}
+		}
+	}()
+	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, cdplog.Enable, cdp.Empty{})
+		return err
+	})); err != nil {
+		t.Fatalf("enable the console log: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		acancel()
+		wg.Wait()
+		for _, p := range problems {
+			t.Errorf("in the browser: %s", p)
+		}
+	})
 	return ctx
 }
 
@@ -370,6 +432,53 @@ func TestCheckoutInChromium(t *testing.T) {
 		t.Logf("Magento order %s after a decline", order)
 	})
 
+	t.Run("customer logs in by code for their Magento cart", func(t *testing.T) {
+		ctx := context.Background()
+		tok, err := st.mc.CustomerToken(ctx, "roni_cost@example.com", "roni_cost3@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		quote, err := st.mc.CreateCustomerCart(ctx, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.mc.AddItem(ctx, magento.CustomerCart(tok, quote), "24-MB01", 1); err != nil {
+			t.Fatal(err)
+		}
+		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "customer"}
+		// What head-snippet.html sends for a logged-in customer: the numeric quote id.
+		s.do("hand off", chromedp.Navigate(fmt.Sprintf("%s/checkout/start?cart=%d", st.url, quote)), chromedp.WaitVisible(chromedp.ID("otp-id")))
+		s.shot("1-login")
+		s.do("ask for a code", chromedp.SendKeys(chromedp.ID("otp-id"), "+1 555 010 0199\r"), chromedp.WaitVisible(chromedp.ID("otp-code")))
+		s.do("wrong code", chromedp.SendKeys(chromedp.ID("otp-code"), "000000\r"),
+			until(`document.getElementById("otp-msg").textContent.indexOf("didn't match") >= 0`))
+		s.shot("2-wrong-code")
+		s.do("right code", eval(`document.getElementById("otp-code").value = ""`), chromedp.SendKeys(chromedp.ID("otp-code"), fakeCode+"\r"),
+			chromedp.WaitVisible(chromedp.ID("street1")))
+		s.shot("3-details")
+		if email, _ := chromedp.Run(s.ctx, chromedp.Value(chromedp.ID("email"))); email != "roni_cost@example.com" {
+			t.Errorf("email field %q; want the customer's email from Magento", email)
+		}
+		s.do("fill details",
+			chromedp.SendKeys(chromedp.ID("phone"), "+1 555 010 0199"),
+			chromedp.SendKeys(chromedp.ID("firstname"), "Veronica"),
+			chromedp.SendKeys(chromedp.ID("lastname"), "Costello"),
+			chromedp.SendKeys(chromedp.ID("street1"), "6146 Honey Bluff Parkway"),
+			chromedp.SendKeys(chromedp.ID("city"), "Calder"),
+			chromedp.SendKeys(chromedp.ID("region"), "MI"),
+			chromedp.SendKeys(chromedp.ID("postcode"), "49628\r"),
+			chromedp.WaitVisible(chromedp.CSS(`input[name=method]`)),
+			chromedp.Click(chromedp.CSS(`form button[type=submit]`)), chromedp.WaitVisible(chromedp.ID("card-number")))
+		s.pay("4242 4242 4242 4242")
+		s.do("pay", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("confirm")))
+		order := s.waitOrder()
+		s.shot("4-confirmation")
+		o, err := st.mc.OrderByIncrementID(ctx, order)
+		if err != nil || o.CustomerID != 1 {
+			t.Errorf("Magento order %s: customer %v (%v); want Veronica's (1)", order, o, err)
+		}
+	})
+
 	t.Run("desktop layout", func(t *testing.T) {
 		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "desktop"}
 		s.do("desktop viewport", chromedp.EmulateViewport(1280, 900))
@@ -383,6 +492,51 @@ func TestCheckoutInChromium(t *testing.T) {
 func eval(js string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := chromedp.Evaluate[any](js)(ctx, t)
+		return err
+	})
+}
+
+const fakeCode = "123456"
+
+// registerFakeOTP serves otp-service's two login calls under /auth, as nginx
+// routes them on the secure host, for one identity: Veronica, whose Magento
+// customer token it mints. otp-service itself is tested in its own module
+// path; here only the page's use of the API matters.
+func registerFakeOTP(e *gin.Engine, mc *magento.Client) {
+	e.POST("/auth/v1/otp/start", func(c *gin.Context) {
+		c.JSON(http.StatusAccepted, gin.H{"challenge_id": "ch_e2e", "channel": "sms", "expires_in": 300, "resend_after": 30})
+	})
+	e.POST("/auth/v1/otp/verify", func(c *gin.Context) {
+		var body struct{ ChallengeID, Code string }
+		if err := c.BindJSON(&body); err != nil || body.Code != fakeCode {
+			c.JSON(http.StatusUnauthorized, gin.H{"error": gin.H{"code": "invalid_code", "message": "The code is not valid."}})
+			return
+		}
+		tok, err := mc.CustomerToken(c.Request.Context(), "roni_cost@example.com", "roni_cost3@example.com")
+		if err != nil {
+			c.JSON(http.StatusBadGateway, gin.H{})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"access_token": "e2e-access-user-1", "token_type": "Bearer", "expires_in": 900,
+			"refresh_token": "r", "magento_customer_token": tok,
+			"customer": gin.H{"id": "user-1", "phone": "+15550100199", "email": "roni_cost@example.com", "magento_customer_id": 1}})
+	})
+}
+
+// otpTokens stands in for accesstoken.Verifier against otp-service's JWKS.
+type otpTokens struct{}
+
+func (otpTokens) Verify(_ context.Context, tok string) (accesstoken.Claims, error) {
+	if tok != "e2e-access-user-1" {
+		return accesstoken.Claims{}, errs.E(errs.Unauthorized, "bad token")
+	}
+	return accesstoken.Claims{Subject: "user-1", MagentoCustomerID: 1, ExpiresAt: time.Now().Add(15 * time.Minute)}, nil
+}
+
+// until waits for a JavaScript condition, as a step.
+func until(js string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[bool](js)(ctx, t)
 		return err
 	})
 }

@@ -99,6 +99,67 @@
     guardSubmit(form, before);
   }
 
+  // Login by code through otp-service's API on this origin (nginx routes
+  // /auth/ to it). On success the access token goes to our server in a
+  // CSRF-protected form post; on the details page the contact fields are
+  // filled from the verified identity.
+  function otp() {
+    var box = d.getElementById("otp");
+    if (!box || !window.fetch) { return; }
+    box.hidden = false;
+    var auth = box.dataset.auth, msg = d.getElementById("otp-msg"), start = d.getElementById("otp-start"),
+      verify = d.getElementById("otp-verify"), who = d.getElementById("otp-id"), code = d.getElementById("otp-code"),
+      done = d.getElementById("otp-done"), challenge = "", busy = false;
+    function say(t, bad) { msg.textContent = t; msg.className = bad ? "err" : "hint"; }
+    function post(path, body) {
+      return fetch(auth + path, { method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json", "Accept": "application/json" }, body: JSON.stringify(body) })
+        .then(function (r) { return r.json().catch(function () { return {}; }).then(function (j) { return { status: r.status, body: j }; }); });
+    }
+    start.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      if (busy) { return; }
+      var v = who.value.trim(), body = v.indexOf("@") > 0 ? { email: v } : { phone: v.replace(/[\s().-]/g, "") };
+      if (!v) { say("Enter your mobile number (with the country code) or your email.", true); who.focus(); return; }
+      busy = true; say("Sending a code…");
+      post("/v1/otp/start", body).then(function (r) {
+        busy = false;
+        if (r.status === 202 || r.status === 200) {
+          challenge = r.body.challenge_id;
+          verify.hidden = false; code.value = ""; code.focus();
+          say("We sent a code to " + v + ". Enter it below.");
+        } else if (r.status === 429) {
+          say("Please wait a moment before asking for another code.", true);
+        } else {
+          say((r.body.error && r.body.error.message) || "We couldn't send a code. Check the number or email.", true);
+        }
+      }).catch(function () { busy = false; say("We couldn't reach the login service. Please try again.", true); });
+    });
+    verify.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      if (busy || !challenge) { return; }
+      busy = true; say("Checking the code…");
+      post("/v1/otp/verify", { challenge_id: challenge, code: code.value.trim() }).then(function (r) {
+        busy = false;
+        if (r.status !== 200 || !r.body.access_token) {
+          say(r.status === 401 ? "That code didn't match. Check the latest message and try again." :
+            "This code can no longer be used. Send a new code.", true);
+          code.focus();
+          code.select();
+          return;
+        }
+        var c = r.body.customer || {}, email = d.getElementById("email"), phone = d.getElementById("phone");
+        if (email && c.email && !email.value) { email.value = c.email; }
+        if (phone && c.phone && !phone.value) { phone.value = c.phone; }
+        done.elements.access_token.value = r.body.access_token;
+        done.elements.magento_customer_token.value = r.body.magento_customer_token || "";
+        done.elements.email.value = c.email || "";
+        done.elements.phone.value = c.phone || "";
+        say("You're logged in.");
+        done.submit();
+      }).catch(function () { busy = false; say("We couldn't reach the login service. Please try again.", true); });
+    });
+  }
+
   // Confirmation: poll until magento-bridge has placed the order.
   function poll() {
     var box = d.getElementById("confirm");
@@ -146,6 +207,7 @@
     var forms = d.querySelectorAll("form.js-once:not(#pay-form)");
     for (var i = 0; i < forms.length; i++) { guardSubmit(forms[i]); }
     payForm();
+    otp();
     poll();
     focusErrors();
   });
