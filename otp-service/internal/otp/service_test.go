@@ -107,6 +107,9 @@ func (c *memCustomers) CustomerToken(context.Context, int64, string) (string, ti
 
 type fixture struct {
 	svc       *otp.Service
+	store     otp.Store
+	cfg       otp.Config
+	deps      otp.Deps
 	out       *outbox
 	ids       *memIdentities
 	customers *memCustomers
@@ -135,12 +138,26 @@ func newFixture(t *testing.T, mod func(*otp.Config)) *fixture {
 	}
 	f := &fixture{out: &outbox{codes: map[string]string{}}, ids: &memIdentities{ids: map[string]*otp.Identity{}}, customers: &memCustomers{}, now: &atomic.Int64{}}
 	f.now.Store(time.Now().UnixNano())
-	f.svc, err = otp.New(cfg, otp.Deps{Store: store, Sender: f.out, Identities: f.ids, Customers: f.customers, Tokens: iss,
-		Log: zaptest.NewLogger(t), Now: func() time.Time { return time.Unix(0, f.now.Load()) }})
+	f.store, f.cfg = store, cfg
+	f.deps = otp.Deps{Store: store, Sender: f.out, Identities: f.ids, Customers: f.customers, Tokens: iss,
+		Log: zaptest.NewLogger(t), Now: func() time.Time { return time.Unix(0, f.now.Load()) }}
+	f.svc, err = otp.New(cfg, f.deps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// with returns a Service like f's over another store.
+func (f *fixture) with(t *testing.T, s otp.Store) *otp.Service {
+	t.Helper()
+	d := f.deps
+	d.Store = s
+	svc, err := otp.New(f.cfg, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }
 
 var meta = otp.Meta{IP: "192.0.2.1", RequestID: "test"}
@@ -281,5 +298,63 @@ func TestCodeBoundToChallengeAndClient(t *testing.T) {
 	}
 	if _, err := f.svc.Verify(ctx, otp.VerifyRequest{ChallengeID: a.ChallengeID, Code: codeA, ClientID: "app-a"}, meta); err != nil {
 		t.Errorf("A's code from A = %v; want success", err)
+	}
+}
+
+// barrierStore holds every Attempt until n of them have been counted, so n
+// verifies of the right code all pass the comparison before any consumes.
+type barrierStore struct {
+	otp.Store
+	n       int
+	mu      sync.Mutex
+	arrived int
+	release chan struct{}
+}
+
+func (b *barrierStore) Attempt(ctx context.Context, id string, ip, dest otp.Limit, max int, now time.Time) (*otp.AttemptResult, error) {
+	res, err := b.Store.Attempt(ctx, id, ip, dest, max, now)
+	b.mu.Lock()
+	b.arrived++
+	if b.arrived == b.n {
+		close(b.release)
+	}
+	b.mu.Unlock()
+	<-b.release
+	return res, err
+}
+
+// I4: five verifies of the right code that all passed the comparison at once
+// still log in once: the consume step is atomic.
+func TestRightCodeRaceConsumesOnce(t *testing.T) {
+	f := newFixture(t, func(c *otp.Config) { c.Limits = otp.Limits{} })
+	ctx := context.Background()
+	res, err := f.svc.Start(ctx, otp.StartRequest{Phone: "+919876543210"}, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := f.out.code("+919876543210")
+	const n = 5
+	bs := &barrierStore{Store: f.store, n: n, release: make(chan struct{})}
+	svc := f.with(t, bs)
+	var wins, gone atomic.Int64
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := svc.Verify(ctx, otp.VerifyRequest{ChallengeID: res.ChallengeID, Code: code}, meta)
+			switch errs.Code(err) {
+			case "":
+				wins.Add(1)
+			case otp.CodeChallengeGone:
+				gone.Add(1)
+			default:
+				t.Errorf("Verify = %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 || gone.Load() != n-1 {
+		t.Errorf("%d right codes past the comparison: %d logged in, %d refused; want 1 and %d", n, wins.Load(), gone.Load(), n-1)
 	}
 }

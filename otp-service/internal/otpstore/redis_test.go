@@ -3,6 +3,8 @@ package otpstore
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,5 +114,34 @@ func TestRememberIsReadByAttempt(t *testing.T) {
 	at, err := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, 5, now)
 	if err != nil || at.Identity == nil || *at.Identity != *id || at.MagentoToken != "mtok" {
 		t.Errorf("Attempt = %+v, %v; want the remembered identity and token", at, err)
+	}
+}
+
+// Consume is the atomic step of I4: of many concurrent consumers of one
+// challenge exactly one gets true.
+func TestConsumeOnce(t *testing.T) {
+	r := newRedis(t)
+	ctx := context.Background()
+	now := time.Now()
+	c := challenge("CCCCCCCCCCCC", 1, now)
+	if _, err := r.Start(ctx, otp.Gate{Now: now, Breaker: breaker}, c); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var won atomic.Int64
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if ok, err := r.Consume(ctx, c, nil, breaker, now); err != nil {
+				t.Error(err)
+			} else if ok {
+				won.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if won.Load() != 1 {
+		t.Errorf("%d of 20 concurrent Consume calls won; want 1", won.Load())
 	}
 }
