@@ -2,6 +2,9 @@ package otp_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"sync"
@@ -9,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/magefleet/platform/internal/cache/cachetest"
@@ -106,6 +110,8 @@ func (c *memCustomers) CustomerToken(context.Context, int64, string) (string, ti
 }
 
 type fixture struct {
+	rdb       redis.UniversalClient
+	prefix    string
 	svc       *otp.Service
 	store     otp.Store
 	cfg       otp.Config
@@ -138,7 +144,7 @@ func newFixture(t *testing.T, mod func(*otp.Config)) *fixture {
 	}
 	f := &fixture{out: &outbox{codes: map[string]string{}}, ids: &memIdentities{ids: map[string]*otp.Identity{}}, customers: &memCustomers{}, now: &atomic.Int64{}}
 	f.now.Store(time.Now().UnixNano())
-	f.store, f.cfg = store, cfg
+	f.store, f.cfg, f.rdb, f.prefix = store, cfg, rdb, prefix
 	f.deps = otp.Deps{Store: store, Sender: f.out, Identities: f.ids, Customers: f.customers, Tokens: iss,
 		Log: zaptest.NewLogger(t), Now: func() time.Time { return time.Unix(0, f.now.Load()) }}
 	f.svc, err = otp.New(cfg, f.deps)
@@ -356,5 +362,50 @@ func TestRightCodeRaceConsumesOnce(t *testing.T) {
 	wg.Wait()
 	if wins.Load() != 1 || gone.Load() != n-1 {
 		t.Errorf("%d right codes past the comparison: %d logged in, %d refused; want 1 and %d", n, wins.Load(), gone.Load(), n-1)
+	}
+}
+
+// Rule 3: Redis holds the code only as HMAC-SHA256(key, challenge id, code)
+// beside the key's id; no stored value contains the code.
+func TestRedisHoldsOnlyKeyedHash(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	res, err := f.svc.Start(ctx, otp.StartRequest{Phone: "+919876543210"}, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := f.out.code("+919876543210")
+	keys, err := f.rdb.Keys(ctx, f.prefix+"*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("keys: %v %v", keys, err)
+	}
+	var challenge map[string]string
+	for _, k := range keys {
+		var vals []string
+		switch f.rdb.Type(ctx, k).Val() {
+		case "hash":
+			h := f.rdb.HGetAll(ctx, k).Val()
+			if h["id"] == res.ChallengeID {
+				challenge = h
+			}
+			for field, v := range h {
+				vals = append(vals, field, v)
+			}
+		case "string":
+			vals = append(vals, f.rdb.Get(ctx, k).Val())
+		}
+		for _, v := range vals {
+			if strings.Contains(v, code) {
+				t.Errorf("key %s holds the code in %q", k, v)
+			}
+		}
+	}
+	if challenge == nil {
+		t.Fatal("no challenge hash found")
+	}
+	m := hmac.New(sha256.New, []byte(strings.Repeat("k", 32)))
+	m.Write([]byte(res.ChallengeID + "\x00" + code))
+	if challenge["kid"] != "k1" || challenge["mac"] != hex.EncodeToString(m.Sum(nil)) {
+		t.Errorf("challenge kid %q mac %q; want k1 and HMAC-SHA256(key, id || 0 || code)", challenge["kid"], challenge["mac"])
 	}
 }
