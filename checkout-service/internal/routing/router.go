@@ -199,11 +199,16 @@ func (r *Router) Decide(rs *Ruleset, f Facts, snap *Snapshot) Decision {
 	if rs != nil {
 		def = rs.def
 		rv := prepare(f, rs.syms)
+		var buf [2048]uint8
+		memo := buf[:]
+		if rs.nconds > len(buf) {
+			memo = make([]uint8, rs.nconds)
+		}
 		for _, i := range rs.candidates(f.Currency) {
 			if g := rs.guards[i]; f.Amount < g.lo || f.Amount > g.hi {
 				continue
 			}
-			if matchAny(rs.rules[i].stmts, &rv) {
+			if rs.matchRule(i, &rv, memo) {
 				sel = &rs.rules[i].sel
 				exp.MatchedRule = rs.rules[i].name
 				break

@@ -157,6 +157,8 @@ type Ruleset struct {
 	syms        symtab
 	// guards[i] is the amount range outside which rule i cannot match.
 	guards []guard
+	// nconds is the number of distinct conditions.
+	nconds int
 }
 
 type guard struct{ lo, hi int64 }
@@ -221,10 +223,9 @@ var opNames = map[string]op{
 type cond struct {
 	f      fact
 	op     op
-	n1, n2 int64    // numeric operands, or the symbol of a string operand
-	nset   []int64  // in / not_in: numbers or symbols
-	s      string   // string operand, for the index
-	set    []string // string set, for the index
+	id     int32   // equal conditions share an id, so a decision evaluates each once
+	n1, n2 int64   // numeric operands, or the symbol of a string operand
+	nset   []int64 // in / not_in: numbers or symbols
 }
 
 // symtab numbers the strings conditions name, so that a decision compares
@@ -355,6 +356,7 @@ func Compile(doc Document, gateways []string) (*Ruleset, error) {
 	rs.index()
 	rs.repack()
 	rs.guard()
+	rs.dedupe()
 	raw, err := json.Marshal(doc)
 	if err != nil {
 		return nil, errs.Invalidf("document", "cannot be encoded: %v", err)
@@ -366,6 +368,10 @@ func Compile(doc Document, gateways []string) (*Ruleset, error) {
 // index builds the currency index: most rule sets split by currency first,
 // so a decision only evaluates the rules that can apply.
 func (rs *Ruleset) index() {
+	names := make([]string, len(rs.syms))
+	for name, id := range rs.syms {
+		names[id] = name
+	}
 	sets := make([][]string, len(rs.rules)) // nil: any currency
 	named := map[string]bool{}
 	for i, r := range rs.rules {
@@ -374,9 +380,12 @@ func (rs *Ruleset) index() {
 			var s []string
 			for _, c := range st.conds {
 				if c.f == fCurrency && c.op == opEq {
-					s = []string{c.s}
+					s = []string{names[c.n1]}
 				} else if c.f == fCurrency && c.op == opIn {
-					s = c.set
+					s = s[:0:0]
+					for _, id := range c.nset {
+						s = append(s, names[id])
+					}
 				}
 			}
 			if s == nil {
@@ -443,6 +452,33 @@ func (rs *Ruleset) repack() {
 	for i := range rs.rules {
 		rs.rules[i].stmts = pack(rs.rules[i].stmts)
 	}
+}
+
+// dedupe numbers the distinct conditions; rules often repeat conditions
+// (the same currency, country or channel), and a decision then evaluates
+// each distinct one once.
+func (rs *Ruleset) dedupe() {
+	ids := map[string]int32{}
+	var walk func([]compiledStmt)
+	walk = func(ss []compiledStmt) {
+		for si := range ss {
+			for ci := range ss[si].conds {
+				c := &ss[si].conds[ci]
+				k := fmt.Sprint(c.f, c.op, c.n1, c.n2, c.nset)
+				id, ok := ids[k]
+				if !ok {
+					id = int32(len(ids))
+					ids[k] = id
+				}
+				c.id = id
+			}
+			walk(ss[si].nested)
+		}
+	}
+	for i := range rs.rules {
+		walk(rs.rules[i].stmts)
+	}
+	rs.nconds = len(ids)
 }
 
 // guard computes each rule's amount range from its statements' amount
@@ -545,7 +581,6 @@ func compileCond(p string, c Condition, syms symtab) (cond, error) {
 				if err != nil {
 					return cond{}, errs.Invalidf(fmt.Sprintf("%s[%d]", vp, k), "%v", err)
 				}
-				cc.set = append(cc.set, s)
 				cc.nset = append(cc.nset, syms.id(s))
 			}
 		}
@@ -574,8 +609,9 @@ func compileCond(p string, c Condition, syms symtab) (cond, error) {
 		if f.numeric() {
 			cc.n1, err = number(f, c.Value)
 		} else {
-			cc.s, err = str(f, c.Value)
-			cc.n1 = syms.id(cc.s)
+			var sv string
+			sv, err = str(f, c.Value)
+			cc.n1 = syms.id(sv)
 		}
 		if err != nil {
 			return cond{}, errs.Invalidf(vp, "%v", err)
@@ -766,6 +802,35 @@ func normalizeYAML(v any) any {
 		return x
 	}
 	return v
+}
+
+// matchRule reports whether rule i matches; the top level is evaluated
+// without recursion, as most statements have no nested branches.
+func (rs *Ruleset) matchRule(i int32, f *factVals, memo []uint8) bool {
+	stmts := rs.rules[i].stmts
+	for si := range stmts {
+		st := &stmts[si]
+		ok := true
+		for ci := range st.conds {
+			c := &st.conds[ci]
+			m := memo[c.id]
+			if m == 0 {
+				m = 2
+				if c.eval(f) {
+					m = 1
+				}
+				memo[c.id] = m
+			}
+			if m != 1 {
+				ok = false
+				break
+			}
+		}
+		if ok && (len(st.nested) == 0 || matchAny(st.nested, f)) {
+			return true
+		}
+	}
+	return false
 }
 
 // match reports whether the facts satisfy the statements (ORed).
