@@ -14,8 +14,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-
-	"github.com/magefleet/platform/internal/config"
 )
 
 // Tools the tests run; a missing one fails the run (.ci/ensure-deps.sh
@@ -77,6 +75,7 @@ func run(t *testing.T, name string, args ...string) (string, error) {
 }
 
 func TestSyntaxCheck(t *testing.T) {
+	t.Parallel()
 	for _, inv := range []string{"inventories/production", "inventories/staging"} {
 		t.Run(inv, func(t *testing.T) {
 			out, err := run(t, playbookBin, "--syntax-check", "-i", inv, "site.yml", "deploy.yml")
@@ -88,6 +87,7 @@ func TestSyntaxCheck(t *testing.T) {
 }
 
 func TestLint(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		args []string
@@ -140,8 +140,47 @@ func (s *readyStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(`{"status":"ok"}`))
 }
 
-// The secrets the fixture's inventory hands to the services.
-const otpDSN = `otp:pa"ss\word$x@tcp(db.internal:3306)/otp`
+// Secrets the fixture's inventory hands to the services: one with every
+// character an EnvironmentFile must escape, and one that only the
+// configuration file can carry (a map entry).
+const (
+	trickySecret = `pa"ss\word$x 'q' #1`
+	otpHashKey   = "hash-key-secret-0123456789-abcdefghijklmnopqrstuv"
+)
+
+// serviceConfig is a service's inventory configuration for the tests:
+// development mode (the services fill in development secrets), a database
+// created on demand, and a Redis key prefix.
+func serviceConfig(prefix string) map[string]any {
+	return map[string]any{
+		"env":   "development",
+		"mysql": map[string]any{"create_database": true},
+		"redis": map[string]any{"key_prefix": prefix},
+	}
+}
+
+// serviceSecrets are a service's secrets for the tests: a DSN for the test
+// MySQL (TEST_MYSQL_HOST/PORT) and placeholder Magento admin credentials,
+// plus extra.
+func serviceSecrets(db string, extra map[string]string) map[string]string {
+	host := os.Getenv("TEST_MYSQL_HOST")
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	port := os.Getenv("TEST_MYSQL_PORT")
+	if port == "" {
+		port = "3306"
+	}
+	s := map[string]string{
+		"MYSQL_DSN":              fmt.Sprintf("root@tcp(%s)/ansible_test_%s", net.JoinHostPort(host, port), db),
+		"MAGENTO_ADMIN_USERNAME": "ansible-test",
+		"MAGENTO_ADMIN_PASSWORD": "ansible-test-password",
+	}
+	for k, v := range extra {
+		s[k] = v
+	}
+	return s
+}
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
@@ -157,10 +196,19 @@ func newFixture(t *testing.T) *fixture {
 			t.Fatal(err)
 		}
 	}
-	// Stand-ins for `make build` output: they record how they were run and
-	// which of their environment variables are set.
+	// `make build` output: the real binaries behind wrappers that record how
+	// they were run and which of their environment variables are set. The
+	// real migrate loads config.yaml as rendered (unknown keys are refused)
+	// with the secrets ansible passes, and migrates the test MySQL.
+	real := filepath.Join(f.dir, "real")
 	for _, s := range []string{"otp-service", "checkout-service", "magento-bridge"} {
-		writeScript(t, filepath.Join(build, s), fmt.Sprintf(`echo "%s $* env:$(env | grep -E '^(OTP|CHECKOUT|BRIDGE)_' | cut -d= -f1 | sort | tr '\n' ' ')" >> %s`, s, f.calls))
+		cmd := exec.Command("go", "build", "-o", filepath.Join(real, s), "./"+s)
+		cmd.Dir = ".."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("the service binaries must build for the deployment tests: go build ./%s: %v\n%s", s, err, out)
+		}
+		writeScript(t, filepath.Join(build, s), fmt.Sprintf(`echo "%s $* env:$(env | grep -E '^(OTP|CHECKOUT|BRIDGE)_' | cut -d= -f1 | sort | tr '\n' ' ')" >> %s
+exec %s "$@"`, s, f.calls, filepath.Join(real, s)))
 	}
 	writeScript(t, filepath.Join(bin, "systemctl"), fmt.Sprintf(`echo "systemctl $*" >> %s`, f.calls))
 	writeScript(t, filepath.Join(bin, "nginx-reload"), fmt.Sprintf(`echo "nginx-reload" >> %[1]s
@@ -210,10 +258,13 @@ case "$1" in config:show) exit 1;; esac`, filepath.Join(f.dir, "magento.log")))
 		"goservice_health_retries":      2,
 		"goservice_health_delay":        1,
 		"base_admin_users":              []map[string]any{{"name": "alice", "ssh_keys": []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 alice@example"}}},
-		"otp_service_config":            map[string]any{"redis": map[string]any{"key_prefix": "{otp}:"}},
-		"otp_service_secrets":           map[string]string{"MYSQL_DSN": otpDSN, "REDIS_PASSWORD": "redis-secret"},
-		"checkout_service_secrets":      map[string]string{"MYSQL_DSN": "checkout:pw@tcp(db.internal:3306)/checkout"},
-		"magento_bridge_secrets":        map[string]string{"MYSQL_DSN": "bridge:pw@tcp(db.internal:3306)/bridge"},
+		"otp_service_config":            serviceConfig("{otp}:"),
+		"otp_service_secret_config":     map[string]any{"otp": map[string]any{"active_hash_key": "t1", "hash_keys": map[string]string{"t1": otpHashKey}}},
+		"otp_service_secrets":           serviceSecrets("otp", map[string]string{"REDIS_PASSWORD": trickySecret}),
+		"checkout_service_config":       serviceConfig("{checkout}:"),
+		"checkout_service_secrets":      serviceSecrets("checkout", nil),
+		"magento_bridge_config":         serviceConfig("{bridge}:"),
+		"magento_bridge_secrets":        serviceSecrets("bridge", nil),
 	}
 	local := map[string]any{"hosts": map[string]any{"localhost": map[string]any{}}}
 	inv := map[string]any{"all": map[string]any{
@@ -356,16 +407,8 @@ func parseEnvFile(t *testing.T, path string) map[string]string {
 	return env
 }
 
-// commonConfig is the part of every service's configuration that lives in
-// internal/config; loading the rendered files through it proves the service
-// would accept them (unknown keys are refused, values validated).
-type commonConfig struct {
-	config.Common `mapstructure:",squash"`
-}
-
-func (c *commonConfig) Validate() error { return c.Common.Validate() }
-
 func TestSiteAndRollingDeploy(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	out, err := f.playbook(t, "site.yml", nil)
 	if err != nil {
@@ -429,7 +472,7 @@ func TestSiteAndRollingDeploy(t *testing.T) {
 			}
 			c := yamlFile(t, confPath)
 			checks := map[string]any{
-				"env": "production", "log.format": "json", "mysql.migrate_on_start": false,
+				"env": "development", "log.format": "json", "mysql.migrate_on_start": false,
 				"http.addr": fmt.Sprintf("127.0.0.1:%d", f.ports[s.name][0]),
 			}
 			for k, want := range checks {
@@ -437,22 +480,19 @@ func TestSiteAndRollingDeploy(t *testing.T) {
 					t.Errorf("%s: %s = %v; want %v", confPath, k, got, want)
 				}
 			}
-			if lookup(c, "mysql.dsn") != nil || strings.Contains(readFile(t, confPath), "pw@") {
+			if lookup(c, "mysql.dsn") != nil || strings.Contains(readFile(t, confPath), "@tcp(") {
 				t.Errorf("%s holds a secret; secrets belong in the EnvironmentFile", confPath)
 			}
 			env := parseEnvFile(t, envPath)
-			// The service's own loader must accept the files as rendered.
-			cfg := &commonConfig{config.Common{
-				Env: "production", HTTP: config.DefaultHTTP("127.0.0.1:1"), Log: config.Log{Level: "info"},
-				MySQL: config.DefaultMySQL("x"), Redis: config.DefaultRedis("x:"),
-			}}
-			if err := config.Load(cfg, s.prefix, confPath, func(k string) string { return env[k] }); err != nil {
-				t.Errorf("%s with %s does not load: %v", confPath, envPath, err)
-				continue
+			if want := serviceSecrets(map[string]string{"OTP": "otp", "CHECKOUT": "checkout", "BRIDGE": "bridge"}[s.prefix], nil)["MYSQL_DSN"]; env[s.prefix+"_MYSQL_DSN"] != want {
+				t.Errorf("%s: %s_MYSQL_DSN = %q; want %q", envPath, s.prefix, env[s.prefix+"_MYSQL_DSN"], want)
 			}
 			if s.name == "otp-service" {
-				if cfg.MySQL.DSN.Reveal() != otpDSN || cfg.Redis.Password.Reveal() != "redis-secret" || cfg.Redis.KeyPrefix != "{otp}:" {
-					t.Errorf("otp-service loaded DSN %q, Redis password %q, key prefix %q; want the inventory's", cfg.MySQL.DSN.Reveal(), cfg.Redis.Password.Reveal(), cfg.Redis.KeyPrefix)
+				if env["OTP_REDIS_PASSWORD"] != trickySecret {
+					t.Errorf("%s: OTP_REDIS_PASSWORD reads back as %q; want %q", envPath, env["OTP_REDIS_PASSWORD"], trickySecret)
+				}
+				if got := lookup(c, "otp.hash_keys.t1"); got != otpHashKey {
+					t.Errorf("%s: otp.hash_keys.t1 = %v; want the secret map merged in", confPath, got)
 				}
 			}
 		}
@@ -461,7 +501,7 @@ func TestSiteAndRollingDeploy(t *testing.T) {
 	t.Run("migrations ran once per service", func(t *testing.T) {
 		calls := f.callLines(t)
 		for _, s := range services {
-			want := fmt.Sprintf("%s migrate --config %s env:%s_MYSQL_DSN", s.name, f.path("etc/"+s.name+"/config.yaml"), s.prefix)
+			want := fmt.Sprintf("%[1]s migrate --config %[2]s env:%[3]s_MAGENTO_ADMIN_PASSWORD %[3]s_MAGENTO_ADMIN_USERNAME %[3]s_MYSQL_DSN", s.name, f.path("etc/"+s.name+"/config.yaml"), s.prefix)
 			n := 0
 			for _, c := range calls {
 				if strings.HasPrefix(c, want) {
@@ -575,7 +615,7 @@ func TestSiteAndRollingDeploy(t *testing.T) {
 				t.Errorf("bin/magento was not run with %q; ran:\n%s", want, log)
 			}
 		}
-		if strings.Contains(out, "magento-redis-secret") || strings.Contains(out, "redis-secret") || strings.Contains(out, "pa\"ss") {
+		if strings.Contains(out, "magento-redis-secret") || strings.Contains(out, otpHashKey) || strings.Contains(out, "ansible-test-password") || strings.Contains(out, "word$x") {
 			t.Errorf("ansible output shows a secret:\n%s", out)
 		}
 	})
@@ -592,8 +632,9 @@ func TestSiteAndRollingDeploy(t *testing.T) {
 			"platform_version":         version,
 			"platform_services": []map[string]any{{
 				"name": "otp-service", "env_prefix": "OTP", "edge": true,
-				"config":  map[string]any{"redis": map[string]any{"key_prefix": "{otp}:"}},
-				"secrets": map[string]string{"MYSQL_DSN": otpDSN, "REDIS_PASSWORD": "redis-secret"},
+				"config":        serviceConfig("{otp}:"),
+				"secret_config": map[string]any{},
+				"secrets":       serviceSecrets("otp", nil),
 			}},
 		}
 	}
@@ -608,7 +649,7 @@ func TestSiteAndRollingDeploy(t *testing.T) {
 		}
 		calls := f.callLines(t)[before:]
 		want := []string{
-			"otp-service migrate --config " + f.path("etc/otp-service/config.yaml") + " env:OTP_MYSQL_DSN OTP_REDIS_PASSWORD",
+			"otp-service migrate --config " + f.path("etc/otp-service/config.yaml") + " env:OTP_MAGENTO_ADMIN_PASSWORD OTP_MAGENTO_ADMIN_USERNAME OTP_MYSQL_DSN",
 			"systemctl daemon-reload",
 			"nginx-reload",
 			fmt.Sprintf("systemctl enable otp-service@%d.service", p1),
