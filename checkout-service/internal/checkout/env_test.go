@@ -103,6 +103,7 @@ type envOpts struct {
 	aOutage  bool
 	rules    string
 	maxTries int
+	latency  time.Duration
 }
 
 func migrations() fs.FS { return os.DirFS("../../migrations") }
@@ -120,7 +121,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		o.aRate = 0
 	}
 	ca := sandboxgw.Config{Name: "sandbox-a", Capabilities: caps, SuccessRate: o.aRate, FeeBps: 290, FeeFixed: 30,
-		SettleAfter: 10 * time.Second, ActionURL: "http://checkout.test/sandbox/3ds", WebhookSecret: "whsec_a"}
+		SettleAfter: 10 * time.Second, ActionURL: "http://checkout.test/sandbox/3ds", WebhookSecret: "whsec_a", Latency: o.latency}
 	if o.aOutage {
 		ca.Outages = []sandboxgw.Outage{{Start: "00:00", End: "23:59"}}
 	}

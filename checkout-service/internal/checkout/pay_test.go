@@ -356,3 +356,21 @@ func TestCardRetryBudgetCountsDeclines(t *testing.T) {
 		}
 	}
 }
+
+// TestClientGoneMidChargeStillSettles cancels the shopper's request while
+// the gateway is answering: the charge's outcome is still recorded (the work
+// runs on its own context), so a retry replays it instead of charging again.
+func TestClientGoneMidChargeStillSettles(t *testing.T) {
+	e := newEnv(t, envOpts{latency: 300 * time.Millisecond})
+	s := e.session(t, "cart-gone")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	p, err := e.svc.Pay(ctx, checkout.PayParams{SessionID: s.ID, IdempotencyKey: "k", Method: gateway.Card, Token: sandboxgw.TokenOK})
+	if err != nil || p.Status != checkout.StatusCaptured {
+		t.Fatalf("Pay with a cancelled client = %v, %v; want captured", p, err)
+	}
+	again, err := e.pay(t, s.ID, "k", sandboxgw.TokenOK)
+	if err != nil || again.ID != p.ID || len(again.Attempts) != 1 || e.outboxCount(t, p.ID) != 1 {
+		t.Fatalf("retry = %+v, %v; want the same payment, one attempt, one outbox row", again, err)
+	}
+}
