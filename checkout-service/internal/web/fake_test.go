@@ -176,6 +176,10 @@ func (f *fakeCore) Pay(_ context.Context, p checkout.PayParams) (*checkout.Payme
 	switch p.Token {
 	case sandboxgw.TokenOK:
 		pay.Status = checkout.StatusCaptured
+	case "widget:razorpay":
+		pay.Status, pay.Gateway, pay.GatewayReference = checkout.StatusRequiresAction, "razorpay", "order_"+pay.ID
+		pay.NextAction = &gateway.NextAction{Type: "sdk", Data: map[string]any{"key_id": "rzp_test_x", "order_id": "order_" + pay.ID,
+			"amount": pay.Amount, "currency": pay.Currency}}
 	case sandboxgw.Token3DS:
 		pay.Status = checkout.StatusRequiresAction
 		pay.GatewayReference = "sbx_sandbox-a_" + pay.ID
@@ -224,6 +228,15 @@ func (f *fakeCore) CompleteAction(_ context.Context, ref string, approved bool) 
 		}
 	}
 	return nil, errs.E(errs.NotFound, "Unknown authentication request.")
+}
+
+// capture simulates the gateway taking a payment that waited for its widget.
+func (f *fakeCore) capture(paymentID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.payments[paymentID]
+	p.Status, p.NextAction = checkout.StatusCaptured, nil
+	f.sessions[p.SessionID].Status, f.sessions[p.SessionID].PaymentID = checkout.SessionPaid, p.ID
 }
 
 // placeOrder simulates magento-bridge recording the Magento order.

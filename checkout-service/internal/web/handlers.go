@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -544,9 +545,21 @@ func (p *Pages) payment(c *gin.Context) error {
 			c.Redirect(http.StatusSeeOther, "/checkout/s/"+sess.ID+"/done")
 			return nil
 		case checkout.StatusRequiresAction:
-			if pay.NextAction != nil && pay.NextAction.URL != "" && v.Error == "" {
-				v.Notice = "Your bank is waiting for you to confirm the payment."
-				v.Payment = &paymentView{ID: pay.ID, ContinueURL: pay.NextAction.URL}
+			if na := pay.NextAction; na != nil && v.Error == "" {
+				v.Payment = &paymentView{ID: pay.ID, Gateway: pay.Gateway}
+				switch {
+				case na.Type == "sdk" || na.Type == "approve" || na.Type == "client_secret":
+					b, err := json.Marshal(na)
+					if err != nil {
+						return errs.Wrap(errs.Internal, err, "next action")
+					}
+					v.Payment.ActionType, v.Payment.ActionJSON = na.Type, string(b)
+					v.Payment.ConfirmURL = "/checkout/s/" + sess.ID + "/confirm"
+					v.Notice = "Almost done: complete the payment in the secure window of our payment partner."
+				case na.URL != "":
+					v.Payment.ContinueURL = na.URL
+					v.Notice = "Your bank is waiting for you to confirm the payment."
+				}
 			}
 		case checkout.StatusFailed:
 			if pay.IdempotencyKey == st.AttemptKey {
@@ -613,6 +626,10 @@ func (p *Pages) pay(c *gin.Context) error {
 	}
 	method, ok := methods[c.PostForm("method")]
 	tok := c.PostForm("token")
+	if tok == "" && (p.cfg.Widget == WidgetRazorpay || p.cfg.Widget == WidgetPayPal) {
+		// Pay first: the routed gateway's widget collects the payment after.
+		tok = "widget:" + p.cfg.Widget
+	}
 	if !ok || tok == "" || len(tok) > 512 {
 		return p.redirectWith(c, sess, st, &flash{Error: "Please enter your payment details.", Fields: map[string]string{"card": "Enter your card details."}}, back)
 	}
@@ -663,8 +680,43 @@ func (p *Pages) pay(c *gin.Context) error {
 			c.Redirect(http.StatusSeeOther, back)
 			return nil
 		}
+		// The gateway's widget finishes it on the payment page (Razorpay
+		// Checkout, PayPal buttons, Stripe's next action).
+		return p.redirectWith(c, sess, st, nil, back)
 	}
 	return p.redirectWith(c, sess, st, nil, "/checkout/s/"+sess.ID+"/done")
+}
+
+// confirm is where the page goes after a gateway's widget reports success.
+// Nothing in the post is believed: the payment's state is looked up at the
+// gateway (Reconcile), and webhooks confirm it too.
+func (p *Pages) confirm(c *gin.Context) error {
+	sess, st, err := p.bound(c, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if err := p.verifyPost(c, st); err != nil {
+		return err
+	}
+	back := "/checkout/s/" + sess.ID + "/payment"
+	if st.PaymentID == "" {
+		c.Redirect(http.StatusSeeOther, back)
+		return nil
+	}
+	pay, err := p.payments.Reconcile(c.Request.Context(), st.PaymentID)
+	if err != nil {
+		return err
+	}
+	switch pay.Status {
+	case checkout.StatusFailed:
+		return p.redirectWith(c, sess, st, &flash{Error: declineAdvice(pay.DeclineCode, pay.ErrorMessage)}, back)
+	case checkout.StatusRequiresAction:
+		if c.PostForm("outcome") == "dismissed" {
+			return p.redirectWith(c, sess, st, &flash{Notice: "The payment window was closed before paying. Nothing was charged; you can open it again."}, back)
+		}
+	}
+	c.Redirect(http.StatusSeeOther, "/checkout/s/"+sess.ID+"/done")
+	return nil
 }
 
 // declineAdvice says what the shopper can do about a decline.

@@ -385,6 +385,9 @@ func TestSecurityHeadersAndNoInlineScript(t *testing.T) {
 		if !strings.Contains(pg.body, `nonce="`+m[1]+`"`) {
 			t.Errorf("%s: the page's script does not carry the response's nonce", name)
 		}
+		if strings.Contains(pg.body, "ZgotmplZ") {
+			t.Errorf("%s: html/template refused a value (ZgotmplZ) in the page", name)
+		}
 		if loc := inlineRE.FindString(pg.body); loc != "" {
 			t.Errorf("%s: inline script or handler %q", name, loc)
 		}
@@ -625,4 +628,39 @@ func TestGuestLogsInByCodeAndKeepsCart(t *testing.T) {
 		t.Errorf("form from before the login = %d; want 403 (stale)", pg.status)
 	}
 	b.toPayment(base) // the guest cart is still the session's
+}
+
+func TestRazorpayWidgetAfterRouting(t *testing.T) {
+	s := newStack(t, func(c *Config) {
+		c.Widget, c.RazorpayKeyID = WidgetRazorpay, "rzp_test_x"
+	})
+	b := s.browser(t)
+	_, base := b.start()
+	pay := b.toPayment(base)
+	if !strings.Contains(pay.body, `src="https://checkout.razorpay.com/v1/checkout.js" nonce="`) {
+		t.Error("payment page does not load Razorpay Checkout with the nonce")
+	}
+	if csp := pay.h.Get("Content-Security-Policy"); !strings.Contains(csp, "https://checkout.razorpay.com") || strings.Contains(csp, "stripe") {
+		t.Errorf("CSP %q; want Razorpay's origins only", csp)
+	}
+	f := pay.hidden()
+	f.Set("method", "upi") // no token: Razorpay collects the payment after routing
+	pg := b.post(base+"/payment", f)
+	if !strings.HasSuffix(pg.loc, "/payment") {
+		t.Fatalf("POST payment → %q; want back to the payment page to open the widget", pg.loc)
+	}
+	action := b.get(base + "/payment")
+	if !strings.Contains(action.body, `id="gw-action" data-type="sdk"`) || !strings.Contains(action.body, "order_pay_") || strings.Contains(action.body, "ZgotmplZ") {
+		t.Fatalf("payment page does not hand the Razorpay order to the widget:\n%s", action.body)
+	}
+	for id := range s.core.payments {
+		if got := s.core.payments[id].Method; got != "upi" {
+			t.Errorf("method %q; want upi", got)
+		}
+		s.core.capture(id) // the shopper paid in Razorpay Checkout
+	}
+	done := b.post(base+"/confirm", url.Values{"csrf": {action.hidden().Get("csrf")}, "outcome": {"done"}})
+	if !strings.HasSuffix(done.loc, "/done") {
+		t.Errorf("confirm → %q; want the confirmation", done.loc)
+	}
 }

@@ -104,6 +104,7 @@ func New(cfg Config, d Deps) (*Pages, error) {
 //	POST /checkout/s/:id/login                   a guest logs in by code and keeps the cart
 //	GET  /checkout/s/:id                         the session's current step
 //	GET  /checkout/s/:id/{details,shipping,payment,done} and POST for the first three
+//	POST /checkout/s/:id/confirm                 after a gateway widget: looks the payment up at the gateway
 //	GET  /checkout/s/:id/status                  JSON for the confirmation page's polling
 //	GET  /checkout/return?payment=<id>           where gateways send the shopper back (also /checkout/return/:payment)
 //	GET  /checkout/leave?to=<url>                a link back to the store, allow-listed
@@ -129,6 +130,7 @@ func (p *Pages) Register(r gin.IRouter) {
 	g.POST("/checkout/s/:id/shipping", p.h(p.saveShipping))
 	g.GET("/checkout/s/:id/payment", p.h(p.payment))
 	g.POST("/checkout/s/:id/payment", p.h(p.pay))
+	g.POST("/checkout/s/:id/confirm", p.h(p.confirm))
 	g.GET("/checkout/s/:id/done", p.h(p.done))
 	g.GET("/checkout/s/:id/status", p.h(p.status))
 	if p.cfg.Widget == WidgetSandbox {

@@ -91,6 +91,9 @@ type paymentView struct {
 	PollURL                                                      string
 	PollMS                                                       int64
 	ContinueURL                                                  string
+	// A gateway widget's next action (Razorpay Checkout, PayPal buttons,
+	// Stripe's handleNextAction), as JSON for the page's script.
+	ActionType, ActionJSON, ConfirmURL string
 }
 
 type threeDSView struct {

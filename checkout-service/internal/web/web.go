@@ -2,7 +2,23 @@
 // checkout-service: the handoff from Magento (GET /checkout/start), one flow
 // of server-rendered pages (details, shipping, payment, confirmation), the
 // payment widget of the routed gateway (or the sandbox widget and the sandbox
-// 3-D Secure page in sandbox mode), and the security that goes with them.
+// 3-D Secure page in sandbox mode), login by code, and the security that goes
+// with them.
+//
+// Payment widgets. Stripe collects the card first (Elements; the page posts
+// only the PaymentMethod id). Razorpay and PayPal pay first: the form posts
+// the method, the checkout domain routes and creates the gateway's order, and
+// the page opens that gateway's widget from the payment's next action; its
+// success posts /confirm, which looks the payment up at the gateway rather
+// than believing the browser. The sandbox widget maps test card numbers to
+// the sandbox gateways' tokens in the browser.
+//
+// Login by code. A guest handoff carries Magento's masked cart id. A
+// logged-in customer's handoff carries Magento's numeric quote id, which
+// proves nothing and is ignored: the page logs the shopper in through
+// otp-service's API on the same origin, and the verified access token opens
+// the session on the customer's own active cart. A guest may log in on the
+// details page and keeps the guest cart.
 //
 // Security model. A checkout session's id appears in URLs, so it is not a
 // secret: every page and form also needs the browser that started the

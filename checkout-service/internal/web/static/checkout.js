@@ -99,6 +99,49 @@
     guardSubmit(form, before);
   }
 
+  // A gateway's own widget finishes a payment that the server has routed:
+  // Razorpay Checkout (an order to pay), PayPal buttons (an order to
+  // approve) or Stripe's next action (3-D Secure in the page). Success posts
+  // the confirm form; the server then asks the gateway, trusting nothing here.
+  function gatewayAction() {
+    var box = d.getElementById("gw-action");
+    if (!box) { return; }
+    var na = JSON.parse(box.dataset.next || "{}"), data = na.data || {}, form = d.getElementById("gw-confirm"),
+      open = d.getElementById("gw-open"), pay = d.getElementById("pay-form");
+    if (pay) { pay.hidden = true; }
+    function finish(outcome) { form.elements.outcome.value = outcome; form.submit(); }
+    switch (box.dataset.type) {
+      case "sdk":
+        if (!window.Razorpay) { showError("The payment window didn't load. Please reload the page."); return; }
+        var rzp = new window.Razorpay({
+          key: data.key_id, order_id: data.order_id, amount: data.amount, currency: data.currency,
+          name: box.dataset.store, description: data.description, prefill: data.prefill, notes: data.notes,
+          handler: function () { finish("done"); },
+          modal: { ondismiss: function () { finish("dismissed"); } }
+        });
+        open.addEventListener("click", function () { rzp.open(); });
+        rzp.open();
+        break;
+      case "approve":
+        open.hidden = true;
+        if (!window.paypal) { showError("PayPal didn't load. Please reload the page."); return; }
+        window.paypal.Buttons({
+          createOrder: function () { return data.order_id; },
+          onApprove: function () { finish("done"); },
+          onCancel: function () { finish("dismissed"); }
+        }).render("#gw-buttons");
+        break;
+      case "client_secret":
+        var pk = pay && pay.dataset.key;
+        if (!window.Stripe || !pk) { showError("The card check didn't load. Please reload the page."); return; }
+        var stripe = window.Stripe(pk);
+        var go = function () { stripe.handleNextAction({ clientSecret: na.client_secret }).then(function () { finish("done"); }); };
+        open.addEventListener("click", go);
+        go();
+        break;
+    }
+  }
+
   // Login by code through otp-service's API on this origin (nginx routes
   // /auth/ to it). On success the access token goes to our server in a
   // CSRF-protected form post; on the details page the contact fields are
@@ -207,6 +250,7 @@
     var forms = d.querySelectorAll("form.js-once:not(#pay-form)");
     for (var i = 0; i < forms.length; i++) { guardSubmit(forms[i]); }
     payForm();
+    gatewayAction();
     otp();
     poll();
     focusErrors();
