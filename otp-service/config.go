@@ -48,8 +48,8 @@ func DefaultConfig() *Config {
 func (c *Config) Base() *config.Common { return &c.Common }
 
 // Validate checks every section. In env development, missing secrets are
-// filled with fixed development values, a signing key is generated at start
-// and the sandbox endpoint is on, so `OTP_ENV=development otp-service` runs
+// filled with fixed development values (and the sandbox Magento's admin
+// user), a signing key is generated at start and the sandbox endpoint is on, so `OTP_ENV=development otp-service` runs
 // with no configuration file.
 func (c *Config) Validate() error {
 	if c.Development() {
@@ -98,5 +98,9 @@ func (c *Config) devDefaults() {
 	}
 	if len(c.Tokens.SigningKeys) == 0 {
 		c.Tokens.GenerateDevKey = true
+	}
+	if c.Magento.AuthMode == magento.AuthAdminPassword && c.Magento.AdminUsername == "" && c.Magento.AdminPassword == "" {
+		// The sandbox Magento's seeded admin user.
+		c.Magento.AdminUsername, c.Magento.AdminPassword = "admin", "admin123"
 	}
 }
