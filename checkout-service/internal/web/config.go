@@ -22,8 +22,9 @@ const (
 type Config struct {
 	// PublicBaseURL is the secure host as shoppers reach it, e.g.
 	// https://secure.shop.example. Over https the cookie is Secure and
-	// "__Host-" prefixed; plain http is for tests and the demo only.
-	PublicBaseURL string `mapstructure:"public_base_url"`
+	// "__Host-" prefixed; plain http is for tests and the demo only. It is
+	// not a key of its own: the service sets it from checkout.public_url.
+	PublicBaseURL string `mapstructure:"-"`
 	// CookieName names the browser-binding cookie (without the "__Host-"
 	// prefix, which is added over https).
 	CookieName string `mapstructure:"cookie_name"`

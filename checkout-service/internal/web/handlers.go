@@ -530,9 +530,10 @@ func (p *Pages) payment(c *gin.Context) error {
 	}
 	v := &view{Title: "Payment", Step: "payment", Steps: steps(sess.ID, "payment", sess),
 		Action: "/checkout/s/" + sess.ID + "/payment", CSRF: st.CSRF}
+	dirty := false // the page state is written back only when it changed
 	if f := st.Flash; f != nil {
 		v.Error, v.Notice, v.Fields = f.Error, f.Notice, f.Fields
-		st.Flash = nil
+		st.Flash, dirty = nil, true
 	}
 	// The last attempt decides what this page offers.
 	if st.PaymentID != "" {
@@ -565,7 +566,7 @@ func (p *Pages) payment(c *gin.Context) error {
 			if pay.IdempotencyKey == st.AttemptKey {
 				// A new attempt: a new key, and forms from before are stale.
 				st.AttemptKey, st.CSRF = "web_"+token(18), token(24)
-				v.CSRF = st.CSRF
+				v.CSRF, dirty = st.CSRF, true
 			}
 		}
 	}
@@ -582,9 +583,13 @@ func (p *Pages) payment(c *gin.Context) error {
 		v.Notice = "Your cart changed in the store since you began. The totals below are up to date; please check them before you pay."
 	}
 	t := cv.Totals
-	st.SeenTotals = &t
-	if err := p.states.save(ctx, sess.ID, st, p.ttl(sess)); err != nil {
-		return err
+	if st.SeenTotals == nil || *st.SeenTotals != t {
+		st.SeenTotals, dirty = &t, true
+	}
+	if dirty {
+		if err := p.states.save(ctx, sess.ID, st, p.ttl(sess)); err != nil {
+			return err
+		}
 	}
 	v.Summary = p.summary(cv.Items, cv.Totals, sess.CarrierCode != "")
 	v.Widget = &widgetView{Kind: p.cfg.Widget, AttemptKey: st.AttemptKey, Total: v.Summary.GrandTotal,

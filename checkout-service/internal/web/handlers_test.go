@@ -664,3 +664,47 @@ func TestRazorpayWidgetAfterRouting(t *testing.T) {
 		t.Errorf("confirm → %q; want the confirmation", done.loc)
 	}
 }
+
+var (
+	controlRE = regexp.MustCompile(`<(input|select)\b[^>]*>`)
+	idRE      = regexp.MustCompile(`\bid="([^"]+)"`)
+	typeRE    = regexp.MustCompile(`\btype="([^"]+)"`)
+)
+
+// TestFormsAreLabelled checks that every visible control has a label a
+// screen reader reads: a <label for> of its id, or (radios) a wrapping label.
+func TestFormsAreLabelled(t *testing.T) {
+	s := newStack(t)
+	b := s.browser(t)
+	_, base := b.start()
+	pay := b.toPayment(base)
+	pages := map[string]page{"details": b.get(base + "/details"), "shipping": b.get(base + "/shipping"), "payment": pay,
+		"login": s.browser(t).get("/checkout/start?cart=42")}
+	for name, pg := range pages {
+		controls := 0
+		for _, m := range controlRE.FindAllString(pg.body, -1) {
+			typ := ""
+			if tm := typeRE.FindStringSubmatch(m); tm != nil {
+				typ = tm[1]
+			}
+			if typ == "hidden" {
+				continue
+			}
+			controls++
+			id := idRE.FindStringSubmatch(m)
+			switch {
+			case typ == "radio":
+				if !regexp.MustCompile(`<label class="choice[^"]*">\s*` + regexp.QuoteMeta(m)).MatchString(pg.body) {
+					t.Errorf("%s: radio %s is not inside its label", name, m)
+				}
+			case id == nil:
+				t.Errorf("%s: control without an id (and so without a label): %s", name, m)
+			case !strings.Contains(pg.body, `<label for="`+id[1]+`">`):
+				t.Errorf("%s: no <label for=%q>", name, id[1])
+			}
+		}
+		if controls == 0 {
+			t.Errorf("%s: no controls found; the test would prove nothing", name)
+		}
+	}
+}
