@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/magefleet/platform/internal/config"
 	"github.com/magefleet/platform/internal/magento"
 	"github.com/magefleet/platform/otp-service/internal/delivery"
@@ -21,6 +23,10 @@ type Config struct {
 	MagentoTokens magentolink.Config `mapstructure:"magento_tokens"`
 	// AuditBuffer is how many audit events wait for the background writer.
 	AuditBuffer int `mapstructure:"audit_buffer"`
+	// AuditRetention is how long audit rows are kept; PurgeInterval how
+	// often expired sessions and old audit rows are deleted.
+	AuditRetention time.Duration `mapstructure:"audit_retention"`
+	PurgeInterval  time.Duration `mapstructure:"purge_interval"`
 }
 
 // DefaultConfig returns the defaults, which run the demo on one machine.
@@ -35,12 +41,14 @@ func DefaultConfig() *Config {
 			MySQL: config.DefaultMySQL("otp"),
 			Redis: config.DefaultRedis("otp:"),
 		},
-		OTP:           otp.DefaultConfig(),
-		Tokens:        tokens.DefaultConfig(),
-		Delivery:      delivery.DefaultConfig(),
-		Magento:       magento.DefaultConfig(),
-		MagentoTokens: magentolink.DefaultConfig(),
-		AuditBuffer:   50000,
+		OTP:            otp.DefaultConfig(),
+		Tokens:         tokens.DefaultConfig(),
+		Delivery:       delivery.DefaultConfig(),
+		Magento:        magento.DefaultConfig(),
+		MagentoTokens:  magentolink.DefaultConfig(),
+		AuditBuffer:    50000,
+		AuditRetention: 400 * 24 * time.Hour,
+		PurgeInterval:  time.Hour,
 	}
 }
 
@@ -81,6 +89,12 @@ func (c *Config) Validate() error {
 	}
 	if c.AuditBuffer < 100 {
 		p.Add("audit_buffer", "must be at least 100")
+	}
+	if c.AuditRetention < 24*time.Hour {
+		p.Add("audit_retention", "must be at least 24h")
+	}
+	if c.PurgeInterval < time.Minute {
+		p.Add("purge_interval", "must be at least 1m")
 	}
 	return p.Err()
 }

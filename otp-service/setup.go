@@ -36,6 +36,24 @@ func setup(ctx context.Context, cfg *Config, d *service.Deps) (cleanup func(), e
 	}()
 	audit := otpstore.NewAudit(d.DB, d.Log.Named("audit"), d.Server.Registry(), cfg.AuditBuffer)
 	d.Go("audit", audit.Run)
+	d.Go("purge", func(ctx context.Context) error {
+		t := time.NewTicker(cfg.PurgeInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+			now := d.Now()
+			tok, aud, err := ids.Purge(ctx, now.Add(-24*time.Hour), now.Add(-cfg.AuditRetention))
+			if err != nil {
+				d.Log.Warn("purge failed", zap.Error(err))
+				continue
+			}
+			d.Log.Info("purged", zap.Int64("refresh_tokens", tok), zap.Int64("audit_rows", aud))
+		}
+	})
 
 	issuer, err := tokens.New(cfg.Tokens)
 	if err != nil {
@@ -46,7 +64,7 @@ func setup(ctx context.Context, cfg *Config, d *service.Deps) (cleanup func(), e
 	}
 
 	sandbox := delivery.NewSandbox(d.Redis, prefix, cfg.Delivery.Sandbox, d.Now)
-	router, err := delivery.NewRouter(cfg.Delivery.Routes, providers(cfg, d, sandbox), d.Log.Named("delivery"))
+	router, err := delivery.NewRouter(cfg.Delivery.Routes, providers(cfg, d, sandbox), d.Log.Named("delivery"), d.Server.Registry())
 	if err != nil {
 		return nil, err
 	}

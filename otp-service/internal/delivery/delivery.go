@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/magefleet/platform/internal/config"
@@ -104,13 +105,24 @@ type Router struct {
 	routes    map[string][]Provider
 	log       *zap.Logger
 	providers map[string]Provider
+	failures  *prometheus.CounterVec
 }
 
 var _ otp.Sender = (*Router)(nil)
 
 // NewRouter returns a Router over providers (by name) with cfg's routes.
-func NewRouter(routes map[string][]string, providers map[string]Provider, log *zap.Logger) (*Router, error) {
-	r := &Router{routes: map[string][]Provider{}, log: log, providers: providers}
+// Provider failures are counted in otp_provider_failures_total{provider,
+// channel} when reg is not nil.
+func NewRouter(routes map[string][]string, providers map[string]Provider, log *zap.Logger, reg prometheus.Registerer) (*Router, error) {
+	r := &Router{routes: map[string][]Provider{}, log: log, providers: providers,
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "otp_provider_failures_total", Help: "Messages a provider failed to accept (the next provider was tried), by provider and channel.",
+		}, []string{"provider", "channel"})}
+	if reg != nil {
+		if err := reg.Register(r.failures); err != nil {
+			return nil, err
+		}
+	}
 	for route, names := range routes {
 		for _, n := range names {
 			p, ok := providers[n]
@@ -138,6 +150,7 @@ func (r *Router) Send(ctx context.Context, m otp.Message) (string, error) {
 		if err == nil {
 			return p.Name(), nil
 		}
+		r.failures.WithLabelValues(p.Name(), string(m.Channel)).Inc()
 		r.log.Warn("provider failed, trying the next", zap.String("provider", p.Name()), zap.String("channel", string(m.Channel)), zap.Error(err))
 		errs = append(errs, fmt.Errorf("%s: %w", p.Name(), err))
 		if ctx.Err() != nil {

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/magefleet/platform/internal/cache/cachetest"
@@ -284,8 +286,9 @@ func TestRouterFailover(t *testing.T) {
 	sb := NewSandbox(rdb, prefix, SandboxConfig{}, time.Now)
 	down, _ := fakeServer(t, 503, `{"message":"down"}`)
 	tw := NewTwilio(TwilioConfig{AccountSID: "AC1", AuthToken: "x", From: "+15005550006", BaseURL: down.URL}, down.Client(), false)
+	reg := prometheus.NewRegistry()
 	r, err := NewRouter(map[string][]string{"sms": {"twilio", "sandbox"}, "sms.us": {"broken"}, "email": {"broken"}},
-		map[string]Provider{"twilio": tw, "sandbox": sb, "broken": failing{"broken"}}, zaptest.NewLogger(t))
+		map[string]Provider{"twilio": tw, "sandbox": sb, "broken": failing{"broken"}}, zaptest.NewLogger(t), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +309,12 @@ func TestRouterFailover(t *testing.T) {
 	if _, err := r.Send(ctx, otp.Message{To: "a@example.com", Channel: otp.Email}); err == nil {
 		t.Error("Send with every provider down succeeded")
 	}
-	if _, err := NewRouter(map[string][]string{"sms": {"nope"}}, map[string]Provider{}, zaptest.NewLogger(t)); err == nil {
+	var m dto.Metric
+	_ = r.failures.WithLabelValues("twilio", "sms").Write(&m)
+	if n := m.GetCounter().GetValue(); n != 1 {
+		t.Errorf("otp_provider_failures_total{twilio,sms} = %v; want 1", n)
+	}
+	if _, err := NewRouter(map[string][]string{"sms": {"nope"}}, map[string]Provider{}, zaptest.NewLogger(t), nil); err == nil {
 		t.Error("NewRouter accepted an unconfigured provider")
 	}
 }

@@ -278,3 +278,30 @@ func (m *MySQL) Relink(ctx context.Context, identityID, magentoCustomerID int64,
 	}
 	return id, nil
 }
+
+// Purge deletes refresh tokens whose session ended before cutoff and audit
+// rows older than auditBefore, in small batches so it never holds long
+// locks. Several instances may run it at once.
+func (m *MySQL) Purge(ctx context.Context, cutoff, auditBefore time.Time) (tokens, audit int64, err error) {
+	for _, q := range []struct {
+		sql string
+		arg time.Time
+		n   *int64
+	}{
+		{"DELETE FROM otp_refresh_tokens WHERE family_expires_at < ? LIMIT 5000", cutoff, &tokens},
+		{"DELETE FROM otp_audit_log WHERE at < ? LIMIT 5000", auditBefore, &audit},
+	} {
+		for {
+			res, err := m.db.ExecContext(ctx, q.sql, q.arg.UTC())
+			if err != nil {
+				return tokens, audit, fmt.Errorf("purge: %w", err)
+			}
+			n, _ := res.RowsAffected()
+			*q.n += n
+			if n < 5000 {
+				break
+			}
+		}
+	}
+	return tokens, audit, nil
+}

@@ -111,3 +111,20 @@ func TestAuditWritesBatches(t *testing.T) {
 		t.Errorf("audit rows = %d (%d without identity); want 450 (225)", n, nulls)
 	}
 }
+
+func TestPurge(t *testing.T) {
+	m, db := newMySQL(t)
+	ctx := context.Background()
+	now := time.Now()
+	for i, famExp := range []time.Time{now.Add(-48 * time.Hour), now.Add(time.Hour)} {
+		if err := m.IssueRefresh(ctx, otp.RefreshToken{Hash: hash(string(rune('a' + i))), FamilyID: "f", IdentityID: 1,
+			IssuedAt: now, ExpiresAt: famExp, FamilyExpiresAt: famExp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _ = db.Exec("INSERT INTO otp_audit_log (at, event, subject) VALUES (?, 'start', 'x'), (?, 'start', 'y')", now.Add(-500*24*time.Hour), now)
+	tok, aud, err := m.Purge(ctx, now.Add(-24*time.Hour), now.Add(-400*24*time.Hour))
+	if err != nil || tok != 1 || aud != 1 {
+		t.Errorf("Purge = %d tokens, %d audit rows, %v; want 1, 1", tok, aud, err)
+	}
+}
