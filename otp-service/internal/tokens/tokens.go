@@ -209,9 +209,12 @@ func (is *Issuer) ActiveKeyID() string { return is.active }
 // Claims are an access token's claims.
 type Claims struct {
 	jwt.RegisteredClaims
-	IdentityID int64    `json:"idn"`
-	SessionID  string   `json:"sid"`
-	AMR        []string `json:"amr"`
+	// MagentoCustomerID repeats the subject as a number for verifiers that
+	// read it by name (checkout-service).
+	MagentoCustomerID int64    `json:"magento_customer_id"`
+	IdentityID        int64    `json:"idn"`
+	SessionID         string   `json:"sid"`
+	AMR               []string `json:"amr"`
 }
 
 // Access implements otp.Tokens.
@@ -228,6 +231,7 @@ func (is *Issuer) Access(c otp.AccessClaims, now time.Time) (string, time.Durati
 		},
 		IdentityID: c.IdentityID, SessionID: c.SessionID, AMR: c.AMR,
 	}
+	claims.MagentoCustomerID, _ = strconv.ParseInt(c.Subject, 10, 64)
 	t := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
 	t.Header["kid"] = is.active
 	s, err := t.SignedString(is.keys[is.active])

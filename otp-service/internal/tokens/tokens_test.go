@@ -44,7 +44,7 @@ func TestAccessTokenAndJWKS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if claims.Subject != "42" || claims.IdentityID != 7 || claims.SessionID != "fam" || claims.Issuer != c.Issuer || claims.ExpiresAt.Sub(claims.IssuedAt.Time) != ttl {
+	if claims.Subject != "42" || claims.MagentoCustomerID != 42 || claims.IdentityID != 7 || claims.SessionID != "fam" || claims.Issuer != c.Issuer || claims.ExpiresAt.Sub(claims.IssuedAt.Time) != ttl {
 		t.Errorf("claims = %+v", claims)
 	}
 	h, _, _ := jwt.NewParser().ParseUnverified(tok, &Claims{})
