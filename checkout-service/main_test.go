@@ -52,6 +52,11 @@ type harness struct {
 // instances sharing one MySQL database and one Redis.
 func start(t testing.TB, n int) *harness {
 	t.Helper()
+	return startWith(t, n, nil)
+}
+
+func startWith(t testing.TB, n int, tweak func(*Config)) *harness {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	sb := magentosandbox.New(magentosandbox.Options{})
 	mln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -85,6 +90,9 @@ func start(t testing.TB, n int) *harness {
 	}
 	cfg.Gateways = map[string]Gateway{"sandbox-a": caps(), "sandbox-b": caps()}
 	cfg.Checkout.RulesFile = ""
+	if tweak != nil {
+		tweak(cfg)
+	}
 	h := &harness{t: t, cfg: cfg, key: key, checked: map[string]bool{}}
 	errc := make(chan error, n)
 	var lns []net.Listener

@@ -52,7 +52,10 @@ func TestVerifyRotatesKeys(t *testing.T) {
 		"other issuer": sign(k1, "k1", jwt.MapClaims{"sub": "id-1", "iss": "evil", "exp": now.Add(time.Minute).Unix()}),
 		"wrong key":    sign(k2, "k1", good),
 		"garbage":      "not.a.jwt",
-		"HS256":        func() string { s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, good).SignedString([]byte("x")); return s }(),
+		"HS256": func() string {
+			s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, good).SignedString([]byte("x"))
+			return s
+		}(),
 	} {
 		if _, err := v.Verify(ctx, tok); errs.Code(err) != errs.Unauthorized {
 			t.Errorf("%s: Verify = %v; want unauthorized", name, err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -49,22 +50,39 @@ func (s *Service) Pay(ctx context.Context, p PayParams) (*Payment, error) {
 		return nil, errs.Invalidf("Idempotency-Key", "a header of 1 to 255 characters is required")
 	}
 	hash := p.Hash()
-	if prev, err := s.store.PaymentByIdempotency(ctx, p.SessionID, p.IdempotencyKey); err == nil {
-		return replay(prev, hash)
-	} else if !errs.Is(err, errs.NotFound) {
-		return nil, err
-	}
+	fp := fingerprint(p.Token)
+	// Three independent reads at once: an earlier payment with this key, the
+	// session, and the card's block and decline counters.
+	var (
+		wg              sync.WaitGroup
+		prev            *Payment
+		prevErr, cardEr error
+		card            []any
+	)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		prev, prevErr = s.store.PaymentByIdempotency(ctx, p.SessionID, p.IdempotencyKey)
+	}()
+	go func() {
+		defer wg.Done()
+		card, cardEr = s.rdb.MGet(ctx, s.keys.Key("card", fp, "blocked"), s.keys.Key("card", fp, "declines")).Result()
+	}()
 	sess, err := s.Session(ctx, p.SessionID, p.Subject)
+	wg.Wait()
+	if prevErr == nil {
+		return replay(prev, hash)
+	} else if !errs.Is(prevErr, errs.NotFound) {
+		return nil, prevErr
+	}
 	if err != nil {
 		return nil, err
 	}
 	if sess.Email == "" || (!sess.IsVirtual && (sess.ShippingAddress == nil || sess.CarrierCode == "")) {
 		return nil, errs.E(errs.Unprocessable, "Set the address and the shipping method before paying.")
 	}
-	fp := fingerprint(p.Token)
-	card, err := s.rdb.MGet(ctx, s.keys.Key("card", fp, "blocked"), s.keys.Key("card", fp, "declines")).Result()
-	if err != nil {
-		s.log.Warn("card checks unavailable", zap.Error(err))
+	if cardEr != nil {
+		s.log.Warn("card checks unavailable", zap.Error(cardEr))
 		card = []any{nil, nil}
 	}
 	if card[0] != nil {
