@@ -27,45 +27,45 @@ type Config struct {
 	PublicBaseURL string `mapstructure:"-"`
 	// CookieName names the browser-binding cookie (without the "__Host-"
 	// prefix, which is added over https).
-	CookieName string `mapstructure:"cookie_name"`
+	CookieName string `mapstructure:"cookie_name" desc:"browser-binding cookie name; __Host- is prefixed over https"`
 	// AllowedReturnOrigins are the only origins links back to the store may
 	// point at, e.g. https://www.shop.example.
-	AllowedReturnOrigins []string `mapstructure:"allowed_return_origins"`
+	AllowedReturnOrigins []string `mapstructure:"allowed_return_origins" desc:"the only origins links back to the store may go to, e.g. https://www.shop.example"`
 	// CartURL is the store's cart page ("Back to cart"); it must lie on an
 	// allowed return origin.
-	CartURL string `mapstructure:"cart_url"`
+	CartURL string `mapstructure:"cart_url" desc:"the store's cart page (Back to the store); on an allowed return origin"`
 	// StoreName is shown in the header and titles.
-	StoreName string `mapstructure:"store_name"`
+	StoreName string `mapstructure:"store_name" desc:"store name shown in the pages' header and titles"`
 	// Locale formats amounts and sets the page language, e.g. en-US, en-IN,
 	// de-DE.
-	Locale string `mapstructure:"locale"`
+	Locale string `mapstructure:"locale" desc:"locale for amounts and the page language: en-US, en-GB, en-IN, de-DE, fr-FR, ..."`
 	// DefaultCountry preselects the address country (ISO 3166-1 alpha-2).
-	DefaultCountry string `mapstructure:"default_country"`
+	DefaultCountry string `mapstructure:"default_country" desc:"country preselected in the address form (ISO 3166-1 alpha-2)"`
 	// Widget is the payment widget: sandbox, stripe, razorpay or paypal.
 	// The sandbox widget produces the sandbox gateways' test tokens and
 	// enables the sandbox 3-D Secure page; never use it in production.
-	Widget string `mapstructure:"widget"`
+	Widget string `mapstructure:"widget" desc:"payment widget: sandbox (test cards, sandbox 3-D Secure page), stripe, razorpay or paypal"`
 	// Publishable client-side keys of the production widgets.
-	StripePublishableKey string `mapstructure:"stripe_publishable_key"`
-	RazorpayKeyID        string `mapstructure:"razorpay_key_id"`
-	PayPalClientID       string `mapstructure:"paypal_client_id"`
+	StripePublishableKey string `mapstructure:"stripe_publishable_key" desc:"Stripe publishable key (pk_...) for Stripe Elements"`
+	RazorpayKeyID        string `mapstructure:"razorpay_key_id" desc:"Razorpay key id for Razorpay Checkout"`
+	PayPalClientID       string `mapstructure:"paypal_client_id" desc:"PayPal client id for the PayPal buttons"`
 	// CSPExtra adds sources to the Content-Security-Policy beside the
 	// widget's own origins (for example a gateway's regional host).
 	CSPExtra CSPSources `mapstructure:"csp_extra"`
 	// AuthPath is where otp-service's API is reachable on this origin
 	// through nginx ("/auth"); empty hides login by code.
-	AuthPath string `mapstructure:"auth_path"`
+	AuthPath string `mapstructure:"auth_path" desc:"otp-service's API path on this origin (through nginx) for login by code; empty hides it"`
 	// PollInterval is how often the confirmation page asks for the Magento
 	// order number.
-	PollInterval time.Duration `mapstructure:"poll_interval"`
+	PollInterval time.Duration `mapstructure:"poll_interval" desc:"how often the confirmation page asks for the Magento order number"`
 }
 
 // CSPSources are extra Content-Security-Policy sources.
 type CSPSources struct {
-	ScriptSrc  []string `mapstructure:"script_src"`
-	ConnectSrc []string `mapstructure:"connect_src"`
-	FrameSrc   []string `mapstructure:"frame_src"`
-	ImgSrc     []string `mapstructure:"img_src"`
+	ScriptSrc  []string `mapstructure:"script_src" desc:"extra Content-Security-Policy script-src sources (https://...)"`
+	ConnectSrc []string `mapstructure:"connect_src" desc:"extra Content-Security-Policy connect-src sources (https://...)"`
+	FrameSrc   []string `mapstructure:"frame_src" desc:"extra Content-Security-Policy frame-src sources (https://...)"`
+	ImgSrc     []string `mapstructure:"img_src" desc:"extra Content-Security-Policy img-src sources (https://...)"`
 }
 
 // DefaultConfig returns the demo's defaults: the sandbox widget on
