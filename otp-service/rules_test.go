@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"sort"
 	"strconv"
@@ -648,5 +649,29 @@ func TestEmailLoginAndMetrics(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// A start whose code no provider accepted answers 503, leaves no challenge
+// and does not hold the resend gap against the next try.
+func TestDeliveryFailureFreesTheResendGap(t *testing.T) {
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }))
+	defer down.Close()
+	e := newEnv(t, func(c *Config) {
+		c.Delivery.Routes["sms"] = []string{"webhook"}
+		c.Delivery.Webhook.URL = down.URL
+		c.Delivery.Webhook.Secret = config.Secret(strings.Repeat("w", 32))
+	})
+	r := e.post("/v1/otp/start", map[string]any{"phone": phoneIN})
+	if r.Status != 503 || r.errCode() != otp.CodeDeliveryFailed {
+		t.Fatalf("start with every provider down = %d %s; want 503 %s", r.Status, r.Body, otp.CodeDeliveryFailed)
+	}
+	r = e.post("/v1/otp/start", map[string]any{"phone": phoneIN})
+	if r.Status != 503 || r.errCode() != otp.CodeDeliveryFailed {
+		t.Errorf("second try = %d %s; want another delivery attempt, not the resend gap", r.Status, r.Body)
+	}
+	m := string(e.do(http.MethodGet, "/metrics", nil).Body)
+	if !strings.Contains(m, `otp_provider_failures_total{channel="sms",provider="webhook"} 2`) {
+		t.Error("provider failures not counted")
 	}
 }

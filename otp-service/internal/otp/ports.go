@@ -85,6 +85,9 @@ type Store interface {
 	Start(ctx context.Context, g Gate, c *Challenge) (GateResult, error)
 	// DeleteChallenge removes the challenge id if it is still there.
 	DeleteChallenge(ctx context.Context, id string) error
+	// AbortStart removes a challenge whose code could not be sent, and
+	// the resend gap it opened, so the caller may try again at once.
+	AbortStart(ctx context.Context, id string) error
 	// Attempt counts one verify against the ip limit, the destination's
 	// verify limit and the challenge's attempts, atomically and before any
 	// comparison, and returns the challenge with the destination's cached

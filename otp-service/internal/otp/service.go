@@ -192,7 +192,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest, meta Meta) (*Star
 		provider, err = s.d.Sender.Send(ctx, msg)
 		if err != nil {
 			s.m.sends.WithLabelValues(string(ch), "", dest.Country, "failed").Inc()
-			_ = s.d.Store.DeleteChallenge(context.WithoutCancel(ctx), id)
+			_ = s.d.Store.AbortStart(context.WithoutCancel(ctx), id)
 			s.log(ctx).Warn("code delivery failed", zap.String("to", dest.Masked()), zap.String("channel", string(ch)), zap.Error(err))
 			return nil, &errs.Error{Code: CodeDeliveryFailed, Status: http.StatusServiceUnavailable, RetryAfter: 30 * time.Second,
 				Message: "The code could not be sent. Try again shortly or choose another channel.", Err: err}

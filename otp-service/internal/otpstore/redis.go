@@ -364,6 +364,15 @@ func (r *Redis) DeleteChallenge(ctx context.Context, id string) error {
 	return err
 }
 
+// AbortStart implements otp.Store.
+func (r *Redis) AbortStart(ctx context.Context, id string) error {
+	_, err := r.pipelined(ctx, func(p redis.Pipeliner) {
+		consumeScript.EvalSha(ctx, p, []string{r.challengeKey(id)}, id)
+		p.Del(ctx, r.destKey(id, "l:resend"))
+	})
+	return err
+}
+
 // Attempt implements otp.Store: the IP limit and the attempt script run in
 // one pipeline, one round trip; the script also reads the destination's
 // cached identity and Magento token.
