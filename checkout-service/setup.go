@@ -15,15 +15,53 @@ import (
 	"github.com/magefleet/platform/checkout-service/internal/checkoutstore"
 	"github.com/magefleet/platform/checkout-service/internal/gateway"
 	"github.com/magefleet/platform/checkout-service/internal/magentocarts"
+	"github.com/magefleet/platform/checkout-service/internal/paypalgw"
+	"github.com/magefleet/platform/checkout-service/internal/razorpaygw"
 	"github.com/magefleet/platform/checkout-service/internal/routing"
 	"github.com/magefleet/platform/checkout-service/internal/sandboxgw"
+	"github.com/magefleet/platform/checkout-service/internal/stripegw"
 	"github.com/magefleet/platform/internal/magento"
 	"github.com/magefleet/platform/internal/service"
 )
 
-// gatewayKinds builds gateways by kind. The real adapters (stripe, razorpay,
-// paypal) register here.
+// gatewayKinds builds gateways by kind.
 var gatewayKinds = map[string]func(name string, g Gateway, caps gateway.Capabilities, cfg *Config, d *service.Deps) (gateway.Gateway, error){
+	"stripe": func(name string, g Gateway, _ gateway.Capabilities, _ *Config, d *service.Deps) (gateway.Gateway, error) {
+		c := stripegw.DefaultConfig()
+		c.Name, c.SecretKey, c.WebhookSecret = name, g.APIKey, g.WebhookSecret
+		c.Capabilities = stripegw.Capabilities{Methods: g.Methods, Currencies: g.Currencies, Countries: g.Countries, MinAmount: g.MinAmount, MaxAmount: g.MaxAmount}
+		if g.BaseURL != "" {
+			c.BaseURL = g.BaseURL
+		}
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+		return stripegw.New(c, nil, d.Log.Named(name))
+	},
+	"razorpay": func(name string, g Gateway, _ gateway.Capabilities, _ *Config, d *service.Deps) (gateway.Gateway, error) {
+		c := razorpaygw.DefaultConfig()
+		c.Name, c.KeyID, c.KeySecret, c.WebhookSecret = name, g.KeyID, g.APIKey, g.WebhookSecret
+		c.Capabilities = razorpaygw.Capabilities{Methods: g.Methods, Currencies: g.Currencies, Countries: g.Countries, MinAmount: g.MinAmount, MaxAmount: g.MaxAmount}
+		if g.BaseURL != "" {
+			c.BaseURL = g.BaseURL
+		}
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+		return razorpaygw.New(c, nil, d.Log.Named(name))
+	},
+	"paypal": func(name string, g Gateway, _ gateway.Capabilities, _ *Config, d *service.Deps) (gateway.Gateway, error) {
+		c := paypalgw.DefaultConfig()
+		c.Name, c.ClientID, c.ClientSecret, c.WebhookID = name, g.ClientID, g.ClientSecret, g.WebhookID
+		c.Capabilities = paypalgw.Capabilities{Methods: g.Methods, Currencies: g.Currencies, Countries: g.Countries, MinAmount: g.MinAmount, MaxAmount: g.MaxAmount}
+		if g.BaseURL != "" {
+			c.BaseURL = g.BaseURL
+		}
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+		return paypalgw.New(c, nil, d.Log.Named(name))
+	},
 	"sandbox": func(name string, g Gateway, caps gateway.Capabilities, cfg *Config, d *service.Deps) (gateway.Gateway, error) {
 		return sandboxgw.New(sandboxgw.Config{Name: name, Capabilities: caps, Latency: g.Latency, SuccessRate: g.SuccessRate,
 			FailureCode: g.FailureCode, FeeBps: g.FeeBps, FeeFixed: g.FeeFixed, Outages: g.Outages, SettleAfter: g.SettleAfter,
