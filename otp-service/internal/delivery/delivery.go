@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -161,10 +162,29 @@ func (r *Router) Send(ctx context.Context, m otp.Message) (string, error) {
 }
 
 // responseError reads a provider's failed answer (a short excerpt, never the
-// request, which holds the code).
+// request, which holds the code), with digit runs that could be a phone
+// number or a code masked, since the error is logged.
 func responseError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	return fmt.Errorf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
+	return fmt.Errorf("status %d: %s", resp.StatusCode, scrub(strings.TrimSpace(string(b))))
+}
+
+var digitRun = regexp.MustCompile(`\+?[0-9][0-9 ().-]{4,}[0-9]`)
+
+// scrub masks every run of 6 or more digits (phones, codes) in provider text.
+func scrub(s string) string {
+	return digitRun.ReplaceAllStringFunc(s, func(m string) string {
+		n := 0
+		for _, r := range m {
+			if r >= '0' && r <= '9' {
+				n++
+			}
+		}
+		if n < 6 {
+			return m
+		}
+		return "[number]"
+	})
 }
 
 func drain(resp *http.Response) {

@@ -346,3 +346,13 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// Provider errors are logged, so phone numbers and codes in them are masked.
+func TestProviderErrorsHideNumbers(t *testing.T) {
+	bad, _ := fakeServer(t, 400, `{"code":21211,"message":"The 'To' number +91 98765 43210 is not valid; code 123456"}`)
+	tw := NewTwilio(TwilioConfig{AccountSID: "AC1", AuthToken: "x", From: "+15005550006", BaseURL: bad.URL}, bad.Client(), false)
+	err := tw.Send(context.Background(), sms)
+	if err == nil || strings.Contains(err.Error(), "98765") || strings.Contains(err.Error(), "123456") || !strings.Contains(err.Error(), "21211") {
+		t.Errorf("error = %v; want the provider's code without the number or the code", err)
+	}
+}

@@ -95,7 +95,7 @@ func (p *MSG91) Send(ctx context.Context, m otp.Message) error {
 		return fmt.Errorf("msg91: unreadable answer: %w", err)
 	}
 	if out.Type != "success" {
-		return fmt.Errorf("msg91: %s: %s", out.Type, out.Message)
+		return fmt.Errorf("msg91: %s: %s", out.Type, scrub(out.Message))
 	}
 	return nil
 }
