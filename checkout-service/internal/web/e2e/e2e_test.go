@@ -18,6 +18,7 @@ import (
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -336,8 +337,13 @@ func (s *shopper) checkout(st *stack) string {
 		chromedp.WaitVisible(chromedp.CSS(`input[name=method]`)),
 	)
 	s.shot("2-shipping")
-	s.do("choose shipping", chromedp.Click(chromedp.CSS(`input[value="tablerate|bestway"]`)),
-		chromedp.Click(chromedp.CSS(`form button[type=submit]`)), chromedp.WaitVisible(chromedp.ID("card-number")))
+	// Keyboard only: the arrow key moves the radio group to Best Way, Enter on
+	// the focused button submits.
+	s.do("choose shipping", chromedp.SendKeys(chromedp.CSS(`input[name=method]:checked`), kb.ArrowDown))
+	if v, _ := chromedp.Run(s.ctx, chromedp.Evaluate[string](`document.activeElement.value + " " + document.querySelector("input[name=method]:checked").value`)); v != "tablerate|bestway tablerate|bestway" {
+		s.t.Errorf("after ArrowDown: focused and chosen %q; want tablerate|bestway", v)
+	}
+	s.do("continue", chromedp.SendKeys(chromedp.CSS(`form button[type=submit]`), kb.Enter), chromedp.WaitVisible(chromedp.ID("card-number")))
 	return cart.MaskedID
 }
 
@@ -381,6 +387,12 @@ func TestCheckoutInChromium(t *testing.T) {
 			t.Errorf("pay button %q does not name the total %s", s.text("#pay-button"), total)
 		}
 		s.shot("3-payment")
+		// What the browser transferred for this page (document, CSS, JS).
+		weight, err := chromedp.Run(s.ctx, chromedp.Evaluate[float64](`performance.getEntriesByType("navigation").concat(performance.getEntriesByType("resource")).reduce(function (n, e) { return n + (e.transferSize || e.encodedBodySize || 0); }, 0)`))
+		t.Logf("payment page transfer in Chromium: %.0f bytes", weight)
+		if err != nil || weight <= 0 || weight > 100*1024 {
+			t.Errorf("payment page transferred %.0f bytes (%v); want under 100 KB", weight, err)
+		}
 		s.pay("4242 4242 4242 4242")
 		s.do("pay (double click)", chromedp.DoubleClick(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("confirm")))
 		s.shot("4-confirmation-pending")
@@ -425,8 +437,10 @@ func TestCheckoutInChromium(t *testing.T) {
 			t.Errorf("focus is on %q after the decline; want the error summary (announced by screen readers)", focused)
 		}
 		s.shot("3-declined")
+		// Keyboard only: Enter in the card field pays.
+		s.do("clear the card", eval(`document.getElementById("card-number").value = ""`))
 		s.pay("4242 4242 4242 4242")
-		s.do("pay again", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("confirm")))
+		s.do("pay again", chromedp.SendKeys(chromedp.ID("card-cvc"), kb.Enter), chromedp.WaitVisible(chromedp.ID("confirm")))
 		order := s.waitOrder()
 		s.shot("4-confirmation")
 		t.Logf("Magento order %s after a decline", order)
