@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/magefleet/platform/internal/config"
+	"github.com/magefleet/platform/internal/logging"
 	"github.com/magefleet/platform/otp-service/internal/otp"
 )
 
@@ -171,8 +172,12 @@ func responseError(resp *http.Response) error {
 
 var digitRun = regexp.MustCompile(`\+?[0-9][0-9 ().-]{4,}[0-9]`)
 
-// scrub masks every run of 6 or more digits (phones, codes) in provider text.
+var emailLike = regexp.MustCompile(`[^\s<>"'@,;:]+@[^\s<>"',;:]+`)
+
+// scrub masks every run of 6 or more digits (phones, codes) and every email
+// address in provider text.
 func scrub(s string) string {
+	s = emailLike.ReplaceAllStringFunc(s, logging.MaskEmail)
 	return digitRun.ReplaceAllStringFunc(s, func(m string) string {
 		n := 0
 		for _, r := range m {

@@ -355,4 +355,7 @@ func TestProviderErrorsHideNumbers(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "98765") || strings.Contains(err.Error(), "123456") || !strings.Contains(err.Error(), "21211") {
 		t.Errorf("error = %v; want the provider's code without the number or the code", err)
 	}
+	if got := scrub(`550 5.1.1 <jane.doe@example.com>: Recipient address rejected`); strings.Contains(got, "jane.doe") || !strings.Contains(got, "j***@example.com") {
+		t.Errorf("scrub(email) = %q", got)
+	}
 }

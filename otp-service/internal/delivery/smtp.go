@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"mime"
 	"mime/quotedprintable"
@@ -58,8 +59,16 @@ func NewSMTP(cfg SMTPConfig, timeout time.Duration) *SMTP { return &SMTP{cfg: cf
 // Name implements Provider.
 func (s *SMTP) Name() string { return "smtp" }
 
-// Send implements Provider.
+// Send implements Provider. Errors mask the addresses and numbers the
+// server may echo, since they are logged.
 func (s *SMTP) Send(ctx context.Context, m otp.Message) error {
+	if err := s.send(ctx, m); err != nil {
+		return errors.New(scrub(err.Error()))
+	}
+	return nil
+}
+
+func (s *SMTP) send(ctx context.Context, m otp.Message) error {
 	if m.Channel != otp.Email {
 		return fmt.Errorf("smtp: channel %s not supported", m.Channel)
 	}
