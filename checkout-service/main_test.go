@@ -321,6 +321,15 @@ func TestTwoInstancesServeOneCheckout(t *testing.T) {
 	if st != 201 || st2 != 201 || r1["status"] != "succeeded" || r1["gateway_reference"] != r2["gateway_reference"] {
 		t.Fatalf("refunds = %d %v / %d %v", st, r1, st2, r2)
 	}
+	resp, err := http.Get(h.bases[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	m, _ := io.ReadAll(resp.Body)
+	if !bytes.Contains(m, []byte(`checkout_payments_total{gateway="sandbox-a",status="captured"} 1`)) {
+		t.Errorf("/metrics lacks the captured payment:\n%s", m)
+	}
 }
 
 func TestCustomerSessionWithAccessToken(t *testing.T) {

@@ -143,7 +143,7 @@ func setup(ctx context.Context, cfg *Config, d *service.Deps) (func(), error) {
 	if err := svc.ReloadRules(ctx); err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
-	h := &checkouthttp.Handler{Svc: svc, Sandboxes: sandboxes}
+	h := &checkouthttp.Handler{Svc: svc, Sandboxes: sandboxes, Metrics: checkouthttp.NewMetrics(d.Server.Registry(), svc)}
 	for _, t := range cfg.Admin.ServiceTokens {
 		h.ServiceTokens = append(h.ServiceTokens, t.Reveal())
 	}

@@ -197,3 +197,6 @@ func sameRoute(a, b []string) bool {
 func (s *Service) GatewayStats(ctx context.Context) (*routing.Snapshot, error) {
 	return s.RefreshStats(ctx)
 }
+
+// Snapshot returns the statistics the router uses now, without refreshing.
+func (s *Service) Snapshot() *routing.Snapshot { return s.snap.Load() }

@@ -41,6 +41,8 @@ type Handler struct {
 	ServiceTokens []string
 	// Sandboxes are the sandbox gateways, for the 3-D Secure page.
 	Sandboxes map[string]*sandboxgw.Gateway
+	// Metrics, when set, count payments.
+	Metrics *Metrics
 }
 
 // Register adds the routes to e.
@@ -306,6 +308,7 @@ func (h *Handler) pay(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	h.Metrics.payment(pay)
 	c.JSON(http.StatusCreated, paymentView(pay, false))
 	return nil
 }
