@@ -450,7 +450,10 @@ func (s *Service) linkPhone(ctx context.Context, phoneID int64, email *Identity,
 func (s *Service) magentoToken(ctx context.Context, id *Identity) (string, time.Time) {
 	tok, until, err := s.d.Customers.CustomerToken(ctx, id.MagentoCustomerID, id.MagentoEmail)
 	if err != nil {
-		s.log(ctx).Warn("magento customer token unavailable", zap.Int64("magento_customer_id", id.MagentoCustomerID), zap.Error(err))
+		// Only the code: Magento's message may echo the email, and a
+		// placeholder email holds the phone number.
+		s.log(ctx).Warn("magento customer token unavailable", zap.Int64("magento_customer_id", id.MagentoCustomerID),
+			zap.String("error_code", errs.Code(err)), zap.Int("status", errs.Status(err)))
 		return "", time.Time{}
 	}
 	return tok, until
