@@ -374,3 +374,71 @@ func TestClientGoneMidChargeStillSettles(t *testing.T) {
 		t.Fatalf("retry = %+v, %v; want the same payment, one attempt, one outbox row", again, err)
 	}
 }
+
+func TestExpiredActionIsVoidedAndFailed(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	s := e.session(t, "cart-3ds-expire")
+	p, err := e.pay(t, s.ID, "k", sandboxgw.Token3DS)
+	if err != nil || p.Status != checkout.StatusRequiresAction {
+		t.Fatalf("Pay = %v, %v", p, err)
+	}
+	e.clock.Advance(16 * time.Minute)
+	e.svc.ReconcileDue(ctx)
+	p, _ = e.svc.Payment(ctx, p.ID)
+	if p.Status != checkout.StatusFailed || p.DeclineCode != "action_expired" {
+		t.Fatalf("after expiry = %s %s; want failed action_expired", p.Status, p.DeclineCode)
+	}
+	// the shopper can no longer complete the voided charge
+	if r, _ := e.a.Complete(ctx, p.Attempts[0].GatewayReference, true); r.Status != gateway.Failed {
+		t.Fatalf("completing a voided charge = %s; want failed", r.Status)
+	}
+	// and the cart is free for a new payment
+	if p2, err := e.pay(t, s.ID, "k2", sandboxgw.TokenOK); err != nil || p2.Status != checkout.StatusCaptured {
+		t.Fatalf("new payment = %v, %v", p2, err)
+	}
+}
+
+func TestDryRunShowsDifferences(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	for i := range 3 {
+		s := e.session(t, "cart-dry-"+string(rune('a'+i)))
+		if _, err := e.pay(t, s.ID, "k", sandboxgw.TokenOK); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := e.svc.DryRun(ctx, []byte(`{"default_selection": {"type": "priority", "data": ["sandbox-a", "sandbox-b"]}}`), 100)
+	if err != nil || rep.Evaluated != 3 || rep.Changed != 0 {
+		t.Fatalf("same rules: %+v, %v; want 3 evaluated, none changed", rep, err)
+	}
+	draft := `
+default_selection: {type: priority, data: [sandbox-a, sandbox-b]}
+rules:
+  - name: usd-to-b
+    selection: {type: priority, data: [sandbox-b]}
+    statements: [{condition: [{lhs: currency, comparison: equal, value: USD}]}]
+`
+	rep, err = e.svc.DryRun(ctx, []byte(draft), 100)
+	if err != nil || rep.Changed != 3 || rep.DraftFirst["sandbox-b"] != 3 || rep.DraftRuleHits["usd-to-b"] != 3 ||
+		rep.Differences[0].ActualGateway != "sandbox-a" || rep.Differences[0].DraftRoute[0] != "sandbox-b" {
+		t.Fatalf("draft: %+v, %v", rep, err)
+	}
+	if _, err := e.svc.DryRun(ctx, []byte(`{"default_selection": {"type": "nope"}}`), 10); errs.Code(err) != errs.Invalid {
+		t.Fatalf("invalid draft = %v; want invalid", err)
+	}
+	// saving it changes routing at once; an invalid document leaves it in force
+	if _, err := e.svc.SaveRules(ctx, []byte(draft), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.SaveRules(ctx, []byte(`{"default_selection": {"type": "priority", "data": ["ghost"]}}`), "test"); errs.Code(err) != errs.Invalid {
+		t.Fatalf("invalid save = %v", err)
+	}
+	if v := e.svc.Rules().Doc.Version; v != 1 {
+		t.Fatalf("rules version = %d; want 1", v)
+	}
+	s := e.session(t, "cart-dry-z")
+	if p, _ := e.pay(t, s.ID, "k", sandboxgw.TokenOK); p.Gateway != "sandbox-b" || p.Routing.MatchedRule != "usd-to-b" {
+		t.Fatalf("after save: %s by %q", p.Gateway, p.Routing.MatchedRule)
+	}
+}
