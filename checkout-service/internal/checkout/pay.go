@@ -204,25 +204,32 @@ func technical(code, msg string) *gateway.Decline {
 }
 
 // resolve turns a charge's answer into a state the router can act on. Any
-// technical failure or unknown outcome is looked up: only a NotFound (or a
-// gateway-confirmed failure) lets the caller cascade.
+// technical failure, unreachable gateway or unknown outcome is looked up:
+// only a NotFound (or a gateway-confirmed failure) lets the caller cascade.
+// When the lookup itself fails, an errs.Unavailable charge (provably not
+// sent) counts as not charged and anything else stays unknown.
 func (s *Service) resolve(ctx context.Context, gw gateway.Gateway, req gateway.ChargeRequest, res gateway.Result, err error) gateway.Result {
 	switch {
 	case err == nil && res.Status == gateway.Failed && res.Decline != nil && res.Decline.Bucket == gateway.Technical:
 		// fall through to the lookup
 	case err == nil:
 		return res
-	case errs.Is(err, errs.Unavailable):
-		// the request provably did not reach the gateway
-		return gateway.Result{Status: gateway.NotFound, Decline: technical("gateway_unavailable", "The payment gateway is unavailable.")}
 	}
 	lr, lerr := gw.Lookup(ctx, req, res.Reference)
 	if lerr != nil {
+		if errs.Is(err, errs.Unavailable) {
+			// The adapter says the request provably never reached the
+			// gateway (and the gateway cannot be asked): nothing was charged.
+			return gateway.Result{Status: gateway.NotFound, Decline: technical("gateway_unavailable", "The payment gateway is unavailable.")}
+		}
 		return gateway.Result{Status: gateway.Unknown, Reference: res.Reference}
 	}
 	switch lr.Status {
 	case gateway.NotFound:
 		d := res.Decline
+		if d == nil && errs.Is(err, errs.Unavailable) {
+			d = technical("gateway_unavailable", "The payment gateway is unavailable.")
+		}
 		if d == nil {
 			d = technical(errs.Code(err), "The payment gateway did not complete the payment.")
 		}
