@@ -643,7 +643,7 @@ func TestEmailLoginAndMetrics(t *testing.T) {
 	for _, want := range []string{
 		`otp_sends_total{channel="sms",country="IN",provider="sandbox",result="sent"} 1`,
 		`otp_sends_total{channel="email",country="",provider="sandbox",result="sent"} 1`,
-		`otp_verifies_total{channel="sms",country="IN",result="success"} 1`,
+		`otp_verifies_total{channel="sms",country="IN",provider="sandbox",result="success"} 1`,
 		`otp_logins_total{channel="email",country="",kind="new"} 1`,
 	} {
 		if !strings.Contains(m, want) {
@@ -673,5 +673,28 @@ func TestDeliveryFailureFreesTheResendGap(t *testing.T) {
 	m := string(e.do(http.MethodGet, "/metrics", nil).Body)
 	if !strings.Contains(m, `otp_provider_failures_total{channel="sms",provider="webhook"} 2`) {
 		t.Error("provider failures not counted")
+	}
+}
+
+// Provider failover end to end: the first provider fails, the second sends,
+// and sends and verifies are counted under the one that sent.
+func TestProviderFailoverEndToEnd(t *testing.T) {
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) }))
+	defer down.Close()
+	e := newEnv(t, func(c *Config) {
+		c.Delivery.Routes["sms"] = []string{"webhook", "sandbox"}
+		c.Delivery.Webhook.URL = down.URL
+		c.Delivery.Webhook.Secret = config.Secret(strings.Repeat("w", 32))
+	})
+	e.login(phoneIN)
+	m := string(e.do(http.MethodGet, "/metrics", nil).Body)
+	for _, want := range []string{
+		`otp_provider_failures_total{channel="sms",provider="webhook"} 1`,
+		`otp_sends_total{channel="sms",country="IN",provider="sandbox",result="sent"} 1`,
+		`otp_verifies_total{channel="sms",country="IN",provider="sandbox",result="success"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }

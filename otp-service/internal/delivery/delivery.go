@@ -137,12 +137,24 @@ func NewRouter(routes map[string][]string, providers map[string]Provider, log *z
 	return r, nil
 }
 
+func (r *Router) route(m otp.Message) []Provider {
+	if list, ok := r.routes[string(m.Channel)+"."+strings.ToLower(m.Country)]; ok {
+		return list
+	}
+	return r.routes[string(m.Channel)]
+}
+
+// Primary implements otp.Sender.
+func (r *Router) Primary(m otp.Message) string {
+	if list := r.route(m); len(list) > 0 {
+		return list[0].Name()
+	}
+	return ""
+}
+
 // Send implements otp.Sender.
 func (r *Router) Send(ctx context.Context, m otp.Message) (string, error) {
-	list, ok := r.routes[string(m.Channel)+"."+strings.ToLower(m.Country)]
-	if !ok {
-		list = r.routes[string(m.Channel)]
-	}
+	list := r.route(m)
 	if len(list) == 0 {
 		return "", fmt.Errorf("no provider for channel %s", m.Channel)
 	}

@@ -8,7 +8,8 @@ import (
 
 // metrics are the service's Prometheus series. Conversion is
 // sum(rate(otp_verifies_total{result="success"})) / sum(rate(otp_sends_total{result="sent"})),
-// by channel or country.
+// by channel, provider or country: a provider that stops delivering shows as
+// a falling conversion.
 type metrics struct {
 	sends        *prometheus.CounterVec
 	verifies     *prometheus.CounterVec
@@ -23,8 +24,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "otp_sends_total", Help: "Codes sent, by channel, provider, country and result (sent, failed, paused).",
 		}, []string{"channel", "provider", "country", "result"}),
 		verifies: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "otp_verifies_total", Help: "Verify attempts by channel, country and result (success, invalid_code, gone, expired, locked, rate_limited).",
-		}, []string{"channel", "country", "result"}),
+			Name: "otp_verifies_total", Help: "Verify attempts by channel, the provider that sent the code, country and result (success, invalid_code, gone, expired, locked, rate_limited).",
+		}, []string{"channel", "provider", "country", "result"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otp_logins_total", Help: "Completed logins by channel, country and identity kind (returning, new).",
 		}, []string{"channel", "country", "kind"}),

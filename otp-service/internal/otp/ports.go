@@ -18,6 +18,8 @@ type Challenge struct {
 	ExpiresAt time.Time
 	// Attempts counts verifies, including the one being made.
 	Attempts int
+	// Provider sent the code (for metrics).
+	Provider string
 }
 
 // Limit allows Count events per Window for one subject (an IP, a device, a
@@ -85,6 +87,8 @@ type Store interface {
 	Start(ctx context.Context, g Gate, c *Challenge) (GateResult, error)
 	// DeleteChallenge removes the challenge id if it is still there.
 	DeleteChallenge(ctx context.Context, id string) error
+	// SetProvider records which provider sent the challenge's code.
+	SetProvider(ctx context.Context, id, provider string) error
 	// AbortStart removes a challenge whose code could not be sent, and
 	// the resend gap it opened, so the caller may try again at once.
 	AbortStart(ctx context.Context, id string) error
@@ -121,6 +125,8 @@ type Message struct {
 // the next; it returns the name of the provider that accepted it.
 type Sender interface {
 	Send(ctx context.Context, m Message) (provider string, err error)
+	// Primary names the provider Send tries first for m.
+	Primary(m Message) string
 }
 
 // Identity links a verified phone or email to a Magento customer.

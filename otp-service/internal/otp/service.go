@@ -159,8 +159,12 @@ func (s *Service) Start(ctx context.Context, req StartRequest, meta Meta) (*Star
 		return nil, err
 	}
 	kid, mac := s.keys.Sum(id, code)
+	msg := Message{To: dest.Value, Channel: ch, Country: dest.Country, Locale: req.Locale, Code: code}
+	if provider == "" {
+		provider = s.d.Sender.Primary(msg)
+	}
 	c := &Challenge{ID: id, KeyID: kid, MAC: mac, Dest: dest, Channel: ch, ClientID: req.ClientID,
-		Locale: req.Locale, ExpiresAt: now.Add(s.cfg.TTL)}
+		Locale: req.Locale, ExpiresAt: now.Add(s.cfg.TTL), Provider: provider}
 	gate := Gate{Now: now, Breaker: s.cfg.Breaker, Scopes: scopes, Limits: s.startLimits(dest, fp, req.ClientID, meta.IP, now)}
 	res, err := s.d.Store.Start(ctx, gate, c)
 	if err != nil {
@@ -183,13 +187,18 @@ func (s *Service) Start(ctx context.Context, req StartRequest, meta Meta) (*Star
 		return nil, &errs.Error{Code: CodeSendingPaused, Status: http.StatusServiceUnavailable, RetryAfter: res.PausedFor,
 			Message: "Codes cannot be sent to this destination right now. Try another channel, such as email, or try again later."}
 	}
-	if provider == "" {
-		msg := Message{To: dest.Value, Channel: ch, Country: dest.Country, Locale: req.Locale, Code: code,
-			Body: s.templates.Render(ch, req.Locale, code)}
+	if provider != "test_number" {
+		msg.Body = s.templates.Render(ch, req.Locale, code)
 		if ch == Email {
 			msg.Subject = s.templates.Subject()
 		}
 		provider, err = s.d.Sender.Send(ctx, msg)
+		if err == nil && provider != c.Provider {
+			// Failover: record who really sent it, for conversion by provider.
+			if err := s.d.Store.SetProvider(ctx, id, provider); err != nil {
+				s.log(ctx).Warn("provider not recorded", zap.Error(err))
+			}
+		}
 		if err != nil {
 			s.m.sends.WithLabelValues(string(ch), "", dest.Country, "failed").Inc()
 			_ = s.d.Store.AbortStart(context.WithoutCancel(ctx), id)
@@ -344,20 +353,20 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 	c := at.Challenge
 	switch at.Status {
 	case AttemptLimited:
-		s.m.verifies.WithLabelValues("", "", "rate_limited").Inc()
+		s.m.verifies.WithLabelValues("", "", "", "rate_limited").Inc()
 		return nil, &errs.Error{Code: errs.RateLimited, RetryAfter: at.RetryAfter, Message: limitMessage("verify", at.RetryAfter)}
 	case AttemptMissing:
-		s.m.verifies.WithLabelValues("", "", "gone").Inc()
+		s.m.verifies.WithLabelValues("", "", "", "gone").Inc()
 		return nil, s.gone()
 	case AttemptLocked:
-		s.m.verifies.WithLabelValues(string(c.Channel), c.Dest.Country, "locked").Inc()
+		s.m.verifies.WithLabelValues(string(c.Channel), c.Provider, c.Dest.Country, "locked").Inc()
 		s.audit(Event{At: now, Type: EventLockout, Subject: c.Dest.Masked(), Channel: string(c.Channel), Country: c.Dest.Country,
 			IP: meta.IP, ClientID: c.ClientID, RequestID: meta.RequestID, Detail: "attempts exhausted"})
 		return nil, s.gone()
 	}
 	if !now.Before(c.ExpiresAt) {
 		_ = s.d.Store.DeleteChallenge(ctx, c.ID)
-		s.m.verifies.WithLabelValues(string(c.Channel), c.Dest.Country, "expired").Inc()
+		s.m.verifies.WithLabelValues(string(c.Channel), c.Provider, c.Dest.Country, "expired").Inc()
 		return nil, s.gone()
 	}
 	// Both comparisons always run, so timing does not reveal which failed.
@@ -365,7 +374,7 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 	clientOK := c.ClientID == "" || c.ClientID == req.ClientID
 	if !codeOK || !clientOK {
 		left := s.cfg.MaxAttempts - c.Attempts
-		s.m.verifies.WithLabelValues(string(c.Channel), c.Dest.Country, "invalid_code").Inc()
+		s.m.verifies.WithLabelValues(string(c.Channel), c.Provider, c.Dest.Country, "invalid_code").Inc()
 		typ := EventFailure
 		if left <= 0 {
 			typ = EventLockout
@@ -384,10 +393,10 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 		return nil, err
 	}
 	if !won {
-		s.m.verifies.WithLabelValues(string(c.Channel), c.Dest.Country, "gone").Inc()
+		s.m.verifies.WithLabelValues(string(c.Channel), c.Provider, c.Dest.Country, "gone").Inc()
 		return nil, s.gone()
 	}
-	s.m.verifies.WithLabelValues(string(c.Channel), c.Dest.Country, "success").Inc()
+	s.m.verifies.WithLabelValues(string(c.Channel), c.Provider, c.Dest.Country, "success").Inc()
 
 	id, created := at.Identity, false
 	if id == nil || id.Kind != c.Dest.Kind || id.Value != c.Dest.Value {

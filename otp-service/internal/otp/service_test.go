@@ -36,6 +36,8 @@ func (o *outbox) Send(_ context.Context, m otp.Message) (string, error) {
 	return "memory", nil
 }
 
+func (o *outbox) Primary(otp.Message) string { return "memory" }
+
 func (o *outbox) code(to string) string {
 	o.mu.Lock()
 	defer o.mu.Unlock()

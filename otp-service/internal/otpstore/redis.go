@@ -147,16 +147,16 @@ if tonumber(ARGV[3]) > 0 then
   local wait = hit(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
   if wait > 0 then return {'limited', wait} end
 end
-local h = redis.call('HMGET', KEYS[1], 'id', 'kid', 'mac', 'kind', 'dest', 'country', 'prefix', 'channel', 'client', 'locale', 'exp')
+local h = redis.call('HMGET', KEYS[1], 'id', 'kid', 'mac', 'kind', 'dest', 'country', 'prefix', 'channel', 'client', 'locale', 'exp', 'prov')
 if not h[1] or h[1] ~= ARGV[1] then return {'missing'} end
 local a = redis.call('HINCRBY', KEYS[1], 'att', 1)
 if a > tonumber(ARGV[2]) then
   redis.call('DEL', KEYS[1])
-  return {'locked', h[8], h[6], h[4], h[5]}
+  return {'locked', h[8], h[6], h[4], h[5], h[12]}
 end
 local idn = redis.call('GET', KEYS[3]) or ''
 local mtok = redis.call('GET', KEYS[4]) or ''
-return {'ok', a, h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], idn, mtok}`)
+return {'ok', a, h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], idn, mtok, h[12] or ''}`)
 
 // consumeScript deletes the challenge if it is still the one named; only one
 // caller can see 1.
@@ -272,7 +272,7 @@ func (r *Redis) Start(ctx context.Context, g otp.Gate, c *otp.Challenge) (otp.Ga
 	saveArgs = append(saveArgs,
 		"id", c.ID, "kid", c.KeyID, "mac", hex.EncodeToString(c.MAC), "kind", c.Dest.Kind, "dest", c.Dest.Value,
 		"country", c.Dest.Country, "prefix", c.Dest.Prefix, "channel", string(c.Channel), "client", c.ClientID,
-		"locale", c.Locale, "exp", c.ExpiresAt.UnixMilli(), "att", 0)
+		"locale", c.Locale, "exp", c.ExpiresAt.UnixMilli(), "prov", c.Provider, "att", 0)
 	var limitCmd, breakerCmd, saveCmd *redis.Cmd
 	_, err := r.pipelined(ctx, func(p redis.Pipeliner) {
 		if len(limitKeys) > 0 {
@@ -364,6 +364,14 @@ func (r *Redis) DeleteChallenge(ctx context.Context, id string) error {
 	return err
 }
 
+// SetProvider implements otp.Store.
+func (r *Redis) SetProvider(ctx context.Context, id, provider string) error {
+	_, err := r.pipelined(ctx, func(p redis.Pipeliner) {
+		p.HSet(ctx, r.challengeKey(id), "prov", provider)
+	})
+	return err
+}
+
 // AbortStart implements otp.Store.
 func (r *Redis) AbortStart(ctx context.Context, id string) error {
 	_, err := r.pipelined(ctx, func(p redis.Pipeliner) {
@@ -415,7 +423,7 @@ func (r *Redis) Attempt(ctx context.Context, id string, ip, dest otp.Limit, maxA
 	case "missing":
 		return &otp.AttemptResult{Status: otp.AttemptMissing}, nil
 	case "locked":
-		c := &otp.Challenge{ID: id, Channel: otp.Channel(str(1)), Dest: otp.Destination{Country: str(2), Kind: str(3), Value: str(4)}}
+		c := &otp.Challenge{ID: id, Channel: otp.Channel(str(1)), Dest: otp.Destination{Country: str(2), Kind: str(3), Value: str(4)}, Provider: str(5)}
 		return &otp.AttemptResult{Status: otp.AttemptLocked, Challenge: c}, nil
 	}
 	att, _ := vals[1].(int64)
@@ -427,7 +435,7 @@ func (r *Redis) Attempt(ctx context.Context, id string, ip, dest otp.Limit, maxA
 	res := &otp.AttemptResult{Status: otp.AttemptOK, MagentoToken: str(13), Challenge: &otp.Challenge{
 		ID: id, Attempts: int(att), KeyID: str(2), MAC: mac,
 		Dest:    otp.Destination{Kind: str(4), Value: str(5), Country: str(6), Prefix: str(7)},
-		Channel: otp.Channel(str(8)), ClientID: str(9), Locale: str(10), ExpiresAt: time.UnixMilli(exp),
+		Channel: otp.Channel(str(8)), ClientID: str(9), Locale: str(10), ExpiresAt: time.UnixMilli(exp), Provider: str(14),
 	}}
 	if raw := str(12); raw != "" {
 		var ci cachedIdentity
