@@ -294,7 +294,7 @@ func (p *Pages) redirectWith(c *gin.Context, sess *checkout.Session, st *pageSta
 // next returns the step a session should show.
 func next(sess *checkout.Session, st *pageState) string {
 	switch {
-	case sess.Status == checkout.SessionPaid || st.PaymentID != "" && sess.PaymentID == st.PaymentID && sess.Status != checkout.SessionOpen:
+	case sess.Status == checkout.SessionPaid:
 		return "done"
 	case sess.Email == "" || !sess.IsVirtual && sess.ShippingAddress == nil:
 		return "details"
@@ -765,11 +765,18 @@ func (p *Pages) done(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if pay.Status == checkout.StatusFailed || pay.Status == checkout.StatusRequiresAction {
+	if pay.Status == checkout.StatusFailed {
+		return p.redirectWith(c, sess, st, &flash{Error: declineAdvice(pay.DeclineCode, pay.ErrorMessage)}, "/checkout/s/"+sess.ID+"/payment")
+	}
+	if pay.Status == checkout.StatusRequiresAction {
 		c.Redirect(http.StatusSeeOther, "/checkout/s/"+sess.ID+"/payment")
 		return nil
 	}
-	v := &view{Title: "Order confirmed", Step: "done", Steps: steps(sess.ID, "done", sess),
+	title := "Order confirmed"
+	if pay.Status == checkout.StatusProcessing {
+		title = "Confirming your payment"
+	}
+	v := &view{Title: title, Step: "done", Steps: steps(sess.ID, "done", sess),
 		Summary: p.summary(pay.Snapshot.Items, pay.Snapshot.Totals, pay.Snapshot.ShippingCarrier != ""), Payment: p.paymentView(sess.ID, pay),
 		Form: map[string]string{"email": sess.Email}}
 	if a := sess.ShippingAddress; a != nil {
@@ -818,7 +825,13 @@ func (p *Pages) status(c *gin.Context) error {
 		return err
 	}
 	v := p.paymentView(sess.ID, pay)
-	c.JSON(http.StatusOK, gin.H{"status": v.Status, "status_text": v.StatusText, "order_number": v.OrderNumber, "final": v.Final})
+	body := gin.H{"status": v.Status, "status_text": v.StatusText, "order_number": v.OrderNumber, "final": v.Final}
+	if pay.Status == checkout.StatusFailed || pay.Status == checkout.StatusRequiresAction {
+		// The bank said no after all (an outcome that was unknown): the
+		// payment page says what happened and offers another attempt.
+		body["next"] = "/checkout/s/" + sess.ID + "/payment"
+	}
+	c.JSON(http.StatusOK, body)
 	return nil
 }
 

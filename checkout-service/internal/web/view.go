@@ -1,6 +1,8 @@
 package web
 
 import (
+	"strconv"
+
 	"github.com/magefleet/platform/checkout-service/internal/checkout"
 )
 
@@ -122,12 +124,7 @@ func (p *Pages) summary(items []checkout.Item, t checkout.Totals, shipped bool) 
 	return s
 }
 
-func qtyString(q float64) string {
-	if q == float64(int64(q)) {
-		return itoa(int64(q))
-	}
-	return "1"
-}
+func qtyString(q float64) string { return strconv.FormatFloat(q, 'f', -1, 64) }
 
 // steps lists the flow's steps for the progress bar.
 func steps(id, current string, sess *checkout.Session) []stepView {
@@ -172,27 +169,6 @@ func countryOptions(selected string) []option {
 	return out
 }
 
-func itoa(n int64) string {
-	if n == 0 {
-		return "0"
-	}
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
-}
 
 // input is one text field of a form.
 type input struct {

@@ -90,6 +90,7 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	svc, err := checkout.New(checkout.Config{Capture: true, Country: "US", ReturnURL: base + "/checkout/return?payment={payment}",
+		ReconcileAfter: time.Second,
 		DefaultRules: []byte(`{"default_selection": {"type": "priority", "data": ["sandbox-a", "sandbox-b"]}, "rules": []}`)},
 		checkout.Deps{Carts: magentocarts.New(mc), Sessions: checkoutstore.NewSessions(rdb, prefix), Store: checkoutstore.New(db),
 			Gateways: gws, Router: router, Stats: routing.NewStats(rdb, prefix, routing.StatsConfig{}, time.Now),
@@ -116,6 +117,8 @@ func newStack(t *testing.T) *stack {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); s.bridge(ctx, t) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = svc.RunReconciler(ctx, 200*time.Millisecond) }()
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	return s
 }
@@ -444,6 +447,24 @@ func TestCheckoutInChromium(t *testing.T) {
 		order := s.waitOrder()
 		s.shot("4-confirmation")
 		t.Logf("Magento order %s after a decline", order)
+	})
+
+	t.Run("the bank times out, then the payment settles", func(t *testing.T) {
+		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "timeout"}
+		s.checkout(st)
+		s.pay("4000 0000 0000 0259") // tok_sandbox_timeout: charged, but the answer is lost
+		s.do("pay", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("confirm")))
+		if h := s.text("h1"); h != "Confirming your payment" {
+			t.Errorf("heading %q while the outcome is unknown; want Confirming your payment", h)
+		}
+		s.shot("3-confirming")
+		order := s.waitOrder() // the reconciler finds the charge; the page reloads by itself
+		s.shot("4-confirmation")
+		t.Logf("Magento order %s after an unknown outcome", order)
+		var n int
+		if err := st.db.QueryRow(`SELECT COUNT(*) FROM payment_attempts a JOIN payments p ON p.id = a.payment_id WHERE p.magento_increment_id = ?`, order).Scan(&n); err != nil || n != 1 {
+			t.Errorf("%d gateway attempts (%v); want 1 (an unknown outcome never cascades)", n, err)
+		}
 	})
 
 	t.Run("customer logs in by code for their Magento cart", func(t *testing.T) {

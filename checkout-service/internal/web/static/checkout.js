@@ -213,6 +213,8 @@
         return r.ok ? r.json() : null;
       }).then(function (s) {
         tries++;
+        if (s && s.next) { location.assign(s.next); return; }
+        if (s && s.status !== box.dataset.status) { location.reload(); return; }
         if (s) {
           d.getElementById("pay-status").textContent = s.status_text + d.getElementById("pay-status").textContent.replace(/^[^·]*/, " ");
           if (s.order_number) {
