@@ -169,7 +169,6 @@ func countryOptions(selected string) []option {
 	return out
 }
 
-
 // input is one text field of a form.
 type input struct {
 	Name, Label, Auto, Type, Value, Err string

@@ -91,7 +91,7 @@ func newStack(t *testing.T) *stack {
 	}
 	svc, err := checkout.New(checkout.Config{Capture: true, Country: "US", ReturnURL: base + "/checkout/return?payment={payment}",
 		ReconcileAfter: time.Second,
-		DefaultRules: []byte(`{"default_selection": {"type": "priority", "data": ["sandbox-a", "sandbox-b"]}, "rules": []}`)},
+		DefaultRules:   []byte(`{"default_selection": {"type": "priority", "data": ["sandbox-a", "sandbox-b"]}, "rules": []}`)},
 		checkout.Deps{Carts: magentocarts.New(mc), Sessions: checkoutstore.NewSessions(rdb, prefix), Store: checkoutstore.New(db),
 			Gateways: gws, Router: router, Stats: routing.NewStats(rdb, prefix, routing.StatsConfig{}, time.Now),
 			Redis: rdb, Prefix: prefix, Log: log})
