@@ -712,6 +712,24 @@ func TestSiteAndRollingDeploy(t *testing.T) {
 			t.Errorf("an instance is left drained:\n%s", up)
 		}
 	})
+
+	t.Run("rollback to a kept release needs no build and restarts nothing already running it", func(t *testing.T) {
+		before := len(f.callLines(t))
+		extra := deploy("v2")
+		extra["platform_build_dir"] = filepath.Join(f.dir, "no-build-here")
+		out, err := f.playbook(t, "deploy.yml", extra)
+		if err != nil {
+			t.Fatalf("deploy.yml -e platform_version=v2: %v\n%s", err, out)
+		}
+		if target, _ := os.Readlink(f.ready.current); target != release("v2") {
+			t.Errorf("current → %s; want %s", target, release("v2"))
+		}
+		for _, c := range f.callLines(t)[before:] {
+			if strings.HasPrefix(c, "systemctl restart") {
+				t.Errorf("re-deploying the running release restarted an instance: %s", c)
+			}
+		}
+	})
 }
 
 func btoi(b bool) int {
