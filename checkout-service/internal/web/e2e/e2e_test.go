@@ -514,6 +514,46 @@ func TestCheckoutInChromium(t *testing.T) {
 		}
 	})
 
+	t.Run("handoff snippet on Magento's pages", func(t *testing.T) {
+		snippet, err := os.ReadFile("../../../magento-handoff/head-snippet.html")
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := strings.ReplaceAll(string(snippet), "https://secure.shop.example", st.url)
+		cart, err := st.sandbox.CreateGuestCartWithItems(magentosandbox.CartLine{SKU: "24-MB01", Qty: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// www as the shopper sees it: Magento's cart and checkout pages render
+		// window.checkoutConfig inline, after the head.
+		page := func(body string) string {
+			return `<!doctype html><html><head><link rel="icon" href="data:,">` + head + "</head><body>" + body +
+				`<script>window.checkoutConfig = {"quoteData": {"entity_id": "` + cart.MaskedID + `"}};</script></body></html>`
+		}
+		www := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			switch r.URL.Path {
+			case "/checkout/cart/":
+				fmt.Fprint(w, page(`<h1>Shopping Cart</h1><button type="button" data-role="proceed-to-checkout" id="proceed">Proceed to Checkout</button>`))
+			case "/checkout/":
+				fmt.Fprint(w, page(`<h1>Magento checkout</h1>`))
+			default:
+				http.NotFound(w, r)
+			}
+		}))
+		defer www.Close()
+		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "handoff"}
+		s.do("cart page", chromedp.Navigate(www.URL+"/checkout/cart/"), chromedp.WaitVisible(chromedp.ID("proceed")))
+		s.do("proceed to checkout", chromedp.Click(chromedp.ID("proceed")), chromedp.WaitVisible(chromedp.ID("email")))
+		if loc, _ := chromedp.Run(s.ctx, chromedp.Location()); !strings.HasPrefix(loc, st.url+"/checkout/s/") {
+			t.Errorf("after Proceed to Checkout the browser is at %s; want the secure checkout", loc)
+		}
+		s.do("Magento's checkout page", chromedp.Navigate(www.URL+"/checkout/"), chromedp.WaitVisible(chromedp.ID("email")))
+		if loc, _ := chromedp.Run(s.ctx, chromedp.Location()); !strings.HasPrefix(loc, st.url+"/checkout/s/") {
+			t.Errorf("Magento's /checkout/ left the browser at %s; want the secure checkout", loc)
+		}
+	})
+
 	t.Run("desktop layout", func(t *testing.T) {
 		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "desktop"}
 		s.do("desktop viewport", chromedp.EmulateViewport(1280, 900))
