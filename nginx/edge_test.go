@@ -64,6 +64,7 @@ func runTests(m *testing.M) int {
 	}
 	code := m.Run()
 	front.stop()
+	<-built // the builds write under dir: let them finish before it goes
 	if code != 0 {
 		if b, err := os.ReadFile(front.errorLog); err == nil {
 			fmt.Fprintf(os.Stderr, "--- nginx error log\n%s", b)
@@ -420,14 +421,16 @@ func TestRateLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := rateLimited(t, c, tt.method, tt.url, tt.ip, tt.allowed+4)
-			if got[0] != 200 {
-				t.Fatalf("first request: status %d; want 200 (statuses %v)", got[0], got)
+			// The burst always passes; how soon after it a request is refused
+			// depends on how fast this machine sends them, so only its
+			// presence is checked.
+			for i, st := range got[:tt.allowed] {
+				if st != http.StatusOK {
+					t.Fatalf("request %d: status %d within the burst; want 200 (statuses %v)", i+1, st, got)
+				}
 			}
 			if !slices.Contains(got, http.StatusTooManyRequests) {
 				t.Fatalf("statuses %v; want 429 once the burst is spent", got)
-			}
-			if n := slices.Index(got, http.StatusTooManyRequests); n > tt.allowed {
-				t.Errorf("statuses %v; want 429 after at most %d requests", got, tt.allowed)
 			}
 			// Another client is not affected.
 			if other := rateLimited(t, c, tt.method, tt.url, tt.ip+"0", 1); other[0] != 200 {
