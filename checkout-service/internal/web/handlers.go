@@ -532,7 +532,7 @@ func (p *Pages) payment(c *gin.Context) error {
 		Action: "/checkout/s/" + sess.ID + "/payment", CSRF: st.CSRF}
 	dirty := false // the page state is written back only when it changed
 	if f := st.Flash; f != nil {
-		v.Error, v.Notice, v.Fields = f.Error, f.Notice, f.Fields
+		v.Error, v.Notice, v.Fields, v.SummaryOpen = f.Error, f.Notice, f.Fields, f.Changed
 		st.Flash, dirty = nil, true
 	}
 	// The last attempt decides what this page offers.
@@ -581,7 +581,9 @@ func (p *Pages) payment(c *gin.Context) error {
 	}
 	if cv.Totals != seen && v.Notice == "" {
 		v.Notice = "Your cart changed in the store since you began. The totals below are up to date; please check them before you pay."
+		v.SummaryOpen = true
 	}
+
 	t := cv.Totals
 	if st.SeenTotals == nil || *st.SeenTotals != t {
 		st.SeenTotals, dirty = &t, true
@@ -644,7 +646,8 @@ func (p *Pages) pay(c *gin.Context) error {
 		return err
 	}
 	if st.SeenTotals == nil || cv.Totals != *st.SeenTotals {
-		return p.redirectWith(c, sess, st, &flash{Notice: "Your cart changed in the store, so nothing was charged yet. Please check the new totals and pay again."}, back)
+		return p.redirectWith(c, sess, st, &flash{Notice: "Your cart changed in the store, so nothing was charged yet. Please check the new totals and pay again.",
+			Changed: true}, back)
 	}
 	pay, err := p.payments.Pay(ctx, checkout.PayParams{SessionID: sess.ID, Subject: st.Subject, IdempotencyKey: st.AttemptKey,
 		Method: method, Token: tok, Channel: "web"})

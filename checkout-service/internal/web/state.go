@@ -46,6 +46,8 @@ type flash struct {
 	Error  string            `json:"error,omitempty"`  // a problem to fix
 	Fields map[string]string `json:"fields,omitempty"` // field → message
 	Form   map[string]string `json:"form,omitempty"`   // values to show again
+	// Changed says Magento's totals changed: the summary opens on phones.
+	Changed bool `json:"changed,omitempty"`
 }
 
 // states keeps page states in Redis. Errors: errs.NotFound for none,

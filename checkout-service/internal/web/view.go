@@ -18,6 +18,8 @@ type view struct {
 
 	Steps   []stepView
 	Summary *summaryView
+	// SummaryOpen keeps the order summary unfolded on phones (the cart changed).
+	SummaryOpen bool
 
 	Action string // the form's action
 	CSRF   string

@@ -197,11 +197,15 @@ func artifacts(t *testing.T) string {
 // newBrowser starts headless Chromium with a fresh profile, sized like a phone.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		t.Fatalf("Chromium is required at %s (make deps installs it): %v", chromiumPath, err)
+	path := os.Getenv("CHROMIUM_PATH")
+	if path == "" {
+		path = chromiumPath
+	}
+	if _, err := exec.LookPath(path); err != nil {
+		t.Fatalf("Chromium is required at %s (make deps installs it; CHROMIUM_PATH overrides): %v", path, err)
 	}
 	opts := append([]chromedp.ExecAllocatorOption{},
-		chromedp.ExecPath(chromiumPath),
+		chromedp.ExecPath(path),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.Headless,
 		chromedp.Flag("no-sandbox", true),
@@ -447,6 +451,34 @@ func TestCheckoutInChromium(t *testing.T) {
 		order := s.waitOrder()
 		s.shot("4-confirmation")
 		t.Logf("Magento order %s after a decline", order)
+	})
+
+	t.Run("the cart changes in another tab before paying", func(t *testing.T) {
+		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "changed"}
+		masked := s.checkout(st)
+		before, _ := chromedp.Run(s.ctx, chromedp.TextContent(chromedp.CSS("#grand-total")))
+		// The shopper adds a watch on www in another tab.
+		if _, err := st.mc.AddItem(context.Background(), magento.GuestCart(masked), "24-WG01", 1); err != nil {
+			t.Fatal(err)
+		}
+		s.pay("4242 4242 4242 4242")
+		s.do("pay", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.CSS(`#notice p`)))
+		after, _ := chromedp.Run(s.ctx, chromedp.TextContent(chromedp.CSS("#grand-total")))
+		if notice := s.text("#notice"); !strings.Contains(notice, "changed") || after == before {
+			t.Errorf("after the cart changed: notice %q, total %s → %s; want the new total shown before charging", notice, before, after)
+		}
+		var n int
+		if err := st.db.QueryRow(`SELECT COUNT(*) FROM payments WHERE order_snapshot LIKE ?`, "%"+masked+"%").Scan(&n); err != nil || n != 0 {
+			t.Errorf("%d payments (%v) before the shopper saw the new total; want none", n, err)
+		}
+		s.shot("3-new-totals")
+		s.do("clear the card", eval(`document.getElementById("card-number").value = ""`))
+		s.pay("4242 4242 4242 4242")
+		s.do("pay the new total", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("confirm")))
+		if got := s.text("#pay-status"); !strings.Contains(got, after) {
+			t.Errorf("paid %q; want the new total %s", got, after)
+		}
+		s.waitOrder()
 	})
 
 	t.Run("the bank times out, then the payment settles", func(t *testing.T) {

@@ -246,7 +246,7 @@
   d.addEventListener("DOMContentLoaded", function () {
     // On a phone the order summary starts folded (its total stays visible).
     var sum = d.querySelector(".summary details");
-    if (sum && window.matchMedia && window.matchMedia("(max-width: 899px)").matches && !d.getElementById("confirm")) {
+    if (sum && !sum.dataset.keepOpen && window.matchMedia && window.matchMedia("(max-width: 899px)").matches && !d.getElementById("confirm")) {
       sum.open = false;
     }
     var forms = d.querySelectorAll("form.js-once:not(#pay-form)");
