@@ -125,7 +125,11 @@ func (s *Service) Pay(ctx context.Context, p PayParams) (*Payment, error) {
 		Status: StatusProcessing, Amount: cv.Totals.GrandTotal, Currency: cv.Totals.Currency, Method: string(p.Method),
 		CartKind: sess.Cart.Kind, QuoteID: cv.QuoteID, CustomerID: sess.Cart.CustomerID, Snapshot: snapshot(sess, cv),
 		Routing: &d.Explanation, CardFingerprint: fp, ReconcileAt: &rc, CreatedAt: now, UpdatedAt: now}
-	switch err := s.store.CreatePayment(ctx, pay); {
+	err = s.store.CreatePayment(ctx, pay)
+	if errorsIs(err, ErrCartBusy) && s.supersede(ctx, pay.QuoteID) {
+		err = s.store.CreatePayment(ctx, pay)
+	}
+	switch {
 	case errorsIs(err, ErrDuplicateKey):
 		prev, err := s.store.PaymentByIdempotency(ctx, p.SessionID, p.IdempotencyKey)
 		if err != nil {
@@ -153,6 +157,42 @@ func (s *Service) Pay(ctx context.Context, p PayParams) (*Payment, error) {
 		s.log.Warn("session not updated with payment", zap.String("payment_id", out.ID), zap.Error(err))
 	}
 	return out, nil
+}
+
+// supersede frees a quote held by a payment waiting for the shopper's action
+// (an abandoned 3-D Secure page) so that the shopper can pay another way: the
+// waiting charge is voided at the gateway and looked up again, and only a
+// charge confirmed not taken is failed. It reports whether the quote is free.
+func (s *Service) supersede(ctx context.Context, quoteID int64) bool {
+	old, err := s.store.LivePayment(ctx, quoteID)
+	if err != nil || old.Status != StatusRequiresAction || len(old.Attempts) == 0 {
+		return false
+	}
+	att := old.Attempts[len(old.Attempts)-1]
+	gw, ok := s.gws[att.Gateway]
+	if !ok || att.GatewayReference == "" {
+		return false
+	}
+	if _, err := gw.Void(ctx, att.GatewayReference); err != nil {
+		// e.g. the shopper completed it meanwhile: the lookup tells
+		s.log.Info("waiting payment not voided", zap.String("payment_id", old.ID), zap.Error(err))
+	}
+	res, err := gw.Lookup(ctx, s.chargeRequest(old, att, ""), att.GatewayReference)
+	if err != nil {
+		return false
+	}
+	if res.Status == gateway.Captured || res.Status == gateway.Authorized {
+		_, _ = s.succeed(ctx, old.ID, att, res) // the shopper finished after all
+		return false
+	}
+	if res.Status != gateway.Failed && res.Status != gateway.NotFound {
+		return false
+	}
+	att.Status = string(gateway.Failed)
+	d := &gateway.Decline{Code: "superseded", Bucket: gateway.ShopperFixable, Message: "Replaced by a newer payment attempt."}
+	setDecline(&att, "", d)
+	p, err := s.fail(ctx, old.ID, &att, d)
+	return err == nil && p.Status == StatusFailed
 }
 
 func replay(prev *Payment, hash string) (*Payment, error) {

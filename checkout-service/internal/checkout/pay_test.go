@@ -442,3 +442,39 @@ rules:
 		t.Fatalf("after save: %s by %q", p.Gateway, p.Routing.MatchedRule)
 	}
 }
+
+// TestAbandonedActionIsSuperseded: a shopper who leaves the 3-D Secure page
+// and pays with another card is not blocked until the action expires; the
+// waiting charge is voided first. A completed one is never voided away.
+func TestAbandonedActionIsSuperseded(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	s := e.session(t, "cart-supersede")
+	first, err := e.pay(t, s.ID, "k1", sandboxgw.Token3DS)
+	if err != nil || first.Status != checkout.StatusRequiresAction {
+		t.Fatalf("Pay = %v, %v", first, err)
+	}
+	second, err := e.pay(t, s.ID, "k2", sandboxgw.TokenOK)
+	if err != nil || second.Status != checkout.StatusCaptured {
+		t.Fatalf("second Pay = %v, %v; want captured", second, err)
+	}
+	first, _ = e.svc.Payment(ctx, first.ID)
+	if first.Status != checkout.StatusFailed || first.DeclineCode != "superseded" {
+		t.Fatalf("first = %s %s; want failed superseded", first.Status, first.DeclineCode)
+	}
+	if r, _ := e.a.Complete(ctx, first.Attempts[0].GatewayReference, true); r.Status == gateway.Captured {
+		t.Fatal("the voided charge could still be completed")
+	}
+
+	// completed on the gateway but not yet reported: the new payment is refused
+	s2 := e.session(t, "cart-supersede-2")
+	p, _ := e.pay(t, s2.ID, "k1", sandboxgw.Token3DS)
+	e.a.Complete(ctx, p.Attempts[0].GatewayReference, true)
+	if _, err := e.pay(t, s2.ID, "k2", sandboxgw.TokenOK); !errors.Is(err, checkout.ErrCartBusy) {
+		t.Fatalf("second Pay after completion = %v; want ErrCartBusy", err)
+	}
+	p, _ = e.svc.Payment(ctx, p.ID)
+	if p.Status != checkout.StatusCaptured || e.outboxCount(t, p.ID) != 1 {
+		t.Fatalf("completed payment = %s, outbox %d; want captured, 1", p.Status, e.outboxCount(t, p.ID))
+	}
+}

@@ -255,6 +255,8 @@ type Store interface {
 	Payment(ctx context.Context, id string) (*Payment, error)
 	PaymentByIdempotency(ctx context.Context, sessionID, key string) (*Payment, error)
 	PaymentByReference(ctx context.Context, gatewayName, reference string) (*Payment, error)
+	// LivePayment returns the payment that holds a quote (in flight or paid).
+	LivePayment(ctx context.Context, quoteID int64) (*Payment, error)
 	InsertAttempt(ctx context.Context, paymentID string, a Attempt) error
 	// Update locks the payment (SELECT ... FOR UPDATE), lets fn change it,
 	// and writes the payment, the attempt fn returns (when not nil) and the

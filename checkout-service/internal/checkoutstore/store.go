@@ -172,6 +172,11 @@ func (s *Store) PaymentByReference(ctx context.Context, gatewayName, reference s
 	return s.Payment(ctx, id)
 }
 
+// LivePayment returns the payment holding the quote.
+func (s *Store) LivePayment(ctx context.Context, quoteID int64) (*checkout.Payment, error) {
+	return s.paymentWhere(ctx, s.db, "active_quote = ?", quoteID)
+}
+
 type querier interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
