@@ -1,11 +1,13 @@
 package main
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/zap"
 
 	"github.com/magefleet/platform/checkout-service/internal/gateway"
+	"github.com/magefleet/platform/checkout-service/internal/routing"
 	"github.com/magefleet/platform/internal/service"
 )
 
@@ -33,5 +35,23 @@ func TestGatewayKindsBuild(t *testing.T) {
 		if gw.Name() != "gw-"+kind || len(gw.Capabilities().Methods) != 1 {
 			t.Errorf("%s: name %s, capabilities %+v", kind, gw.Name(), gw.Capabilities())
 		}
+	}
+}
+
+// TestExampleRulesParse keeps rules.example.yaml valid for the demo gateways.
+func TestExampleRulesParse(t *testing.T) {
+	b, err := os.ReadFile("rules.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{}
+	for n := range DemoGateways() {
+		names = append(names, n)
+	}
+	if _, err := routing.Parse(b, names); err != nil {
+		t.Fatalf("rules.example.yaml: %v", err)
+	}
+	if _, err := routing.Parse([]byte(DefaultRules), names); err != nil {
+		t.Fatalf("DefaultRules: %v", err)
 	}
 }
