@@ -546,6 +546,25 @@ func TestCheckoutInChromium(t *testing.T) {
 		}
 	})
 
+	t.Run("guest logs in by code and keeps the cart", func(t *testing.T) {
+		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "guest-login"}
+		cart, err := st.sandbox.CreateGuestCartWithItems(magentosandbox.CartLine{SKU: "24-MB01", Qty: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.do("hand off", chromedp.Navigate(st.url+"/checkout/start?cart="+cart.MaskedID), chromedp.WaitVisible(chromedp.ID("email")))
+		s.do("open login", chromedp.Click(chromedp.CSS(`#otp summary`)), chromedp.WaitVisible(chromedp.ID("otp-id")),
+			chromedp.SendKeys(chromedp.ID("otp-id"), "+1 555 010 0199"+kb.Enter), chromedp.WaitVisible(chromedp.ID("otp-code")),
+			chromedp.SendKeys(chromedp.ID("otp-code"), fakeCode+kb.Enter), chromedp.WaitVisible(chromedp.CSS(`.badge.ok`)))
+		s.shot("1-logged-in")
+		if email, _ := chromedp.Run(s.ctx, chromedp.Value(chromedp.ID("email"))); email != "roni_cost@example.com" {
+			t.Errorf("email after login %q; want it filled from the login", email)
+		}
+		if items, _ := chromedp.Run(s.ctx, chromedp.TextContent(chromedp.CSS(".items"))); !strings.Contains(items, "× 3") {
+			t.Errorf("cart after login %q; want the guest cart kept", items)
+		}
+	})
+
 	t.Run("handoff snippet on Magento's pages", func(t *testing.T) {
 		snippet, err := os.ReadFile("../../../magento-handoff/head-snippet.html")
 		if err != nil {
