@@ -8,6 +8,7 @@ import (
 
 	"github.com/magefleet/platform/checkout-service/internal/gateway"
 	"github.com/magefleet/platform/checkout-service/internal/routing"
+	"github.com/magefleet/platform/internal/config"
 	"github.com/magefleet/platform/internal/service"
 )
 
@@ -53,5 +54,47 @@ func TestExampleRulesParse(t *testing.T) {
 	}
 	if _, err := routing.Parse([]byte(DefaultRules), names); err != nil {
 		t.Fatalf("DefaultRules: %v", err)
+	}
+}
+
+// TestConfigLoadsGateways loads a YAML file with gateways and fee add-ons.
+func TestConfigLoadsGateways(t *testing.T) {
+	f := t.TempDir() + "/checkout.yaml"
+	os.WriteFile(f, []byte(`
+admin: {service_tokens: ["0123456789abcdef"]}
+magento: {admin_username: api, admin_password: secret}
+gateways:
+  stripe:
+    kind: stripe
+    enabled: true
+    api_key: sk_test_1
+    methods: [card]
+    currencies: [USD]
+    fees:
+      card:
+        percent_bps: 290
+        fixed: 30
+        addons: [{name: intl, percent_bps: 150, when: [{lhs: country, comparison: not_equal, value: US}]}]
+  sandbox-a: {kind: sandbox, enabled: true, methods: [card], currencies: [USD], success_rate: 0.9, outages: [{start: "13:00", end: "13:05"}]}
+`), 0o600)
+	cfg := DefaultConfig()
+	if err := config.Load(cfg, "CHECKOUT", f, func(string) string { return "" }); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	st := cfg.Gateways["stripe"]
+	if st.APIKey.Reveal() != "sk_test_1" || st.Fees["card"].Addons[0].When[0].LHS != "country" || cfg.Gateways["sandbox-a"].Outages[0].End != "13:05" {
+		t.Fatalf("gateways = %+v", cfg.Gateways)
+	}
+	r, err := routing.NewRouter([]routing.Gateway{{Name: "stripe", Enabled: true, Fees: routing.FeeModel(st.Fees)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fee, _ := r.Fee("stripe", routing.Facts{Amount: 10000, Currency: "USD", Country: "GB", Method: "card"}); fee != 470 {
+		t.Fatalf("fee = %d; want 470", fee)
+	}
+	bad := DefaultConfig()
+	bad.Gateways = map[string]Gateway{"x": {Kind: "bitcoin", Currencies: []string{"USD"}}}
+	if err := bad.Validate(); err == nil {
+		t.Fatal("an unknown gateway kind was accepted")
 	}
 }
