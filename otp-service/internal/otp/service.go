@@ -364,6 +364,9 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 			IP: meta.IP, ClientID: c.ClientID, RequestID: meta.RequestID, Detail: "attempts exhausted"})
 		return nil, s.gone()
 	}
+	if link != nil && c.Dest.Kind != KindEmail {
+		return nil, errs.E(errs.Invalid, "Only an email code can link a phone to an existing account.")
+	}
 	if !now.Before(c.ExpiresAt) {
 		_ = s.d.Store.DeleteChallenge(ctx, c.ID)
 		s.m.verifies.WithLabelValues(string(c.Channel), c.Provider, c.Dest.Country, "expired").Inc()
@@ -405,9 +408,6 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 		}
 	}
 	if link != nil {
-		if c.Dest.Kind != KindEmail {
-			return nil, errs.E(errs.Invalid, "Only an email code can link a phone to an existing account.")
-		}
 		if err := s.linkPhone(ctx, link.IdentityID, id, meta, now); err != nil {
 			return nil, err
 		}
