@@ -7,6 +7,7 @@ import (
 	"github.com/magefleet/platform/checkout-service/internal/gateway"
 	"github.com/magefleet/platform/checkout-service/internal/routing"
 	"github.com/magefleet/platform/checkout-service/internal/sandboxgw"
+	"github.com/magefleet/platform/checkout-service/internal/web"
 	"github.com/magefleet/platform/internal/config"
 	"github.com/magefleet/platform/internal/magento"
 )
@@ -20,6 +21,7 @@ type Config struct {
 	Admin         Admin          `mapstructure:"admin"`
 	Checkout      Checkout       `mapstructure:"checkout"`
 	Routing       Routing        `mapstructure:"routing"`
+	Web           web.Config     `mapstructure:"web"`
 	// Gateways are the payment gateway accounts by instance name. Without
 	// any, two sandbox gateways (sandbox-a, sandbox-b) serve the demo.
 	Gateways map[string]Gateway `mapstructure:"gateways"`
@@ -124,6 +126,7 @@ func DefaultConfig() *Config {
 			ActionTimeout: 30 * time.Minute, PublicURL: "http://127.0.0.1:8082", Country: "US",
 			RulesPoll: 2 * time.Second, StatsEvery: time.Second, WebhookTick: time.Second},
 		Routing: Routing{Window: 15 * time.Minute, TripRate: 0.5, MinSamples: 20, Cooldown: 30 * time.Second, ProbeSuccesses: 3, ProbePercent: 10},
+		Web:     web.DefaultConfig(),
 	}
 }
 
@@ -171,6 +174,9 @@ func (c *Config) Validate() error {
 		p.Add("checkout.card_retry_budget", "must be between 1 and 15 (scheme re-attempt limits), got %d", ck.CardRetryBudget)
 	}
 	p.URL("checkout.public_url", ck.PublicURL)
+	wc := c.Web
+	wc.PublicBaseURL = ck.PublicURL // the pages' origin is the service's public origin
+	p.Merge("web", wc.Validate())
 	if len(ck.Country) != 2 {
 		p.Add("checkout.country", "must be an ISO 3166-1 alpha-2 code, got %q", ck.Country)
 	}

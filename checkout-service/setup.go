@@ -20,6 +20,7 @@ import (
 	"github.com/magefleet/platform/checkout-service/internal/routing"
 	"github.com/magefleet/platform/checkout-service/internal/sandboxgw"
 	"github.com/magefleet/platform/checkout-service/internal/stripegw"
+	"github.com/magefleet/platform/checkout-service/internal/web"
 	"github.com/magefleet/platform/internal/magento"
 	"github.com/magefleet/platform/internal/service"
 )
@@ -151,6 +152,15 @@ func setup(ctx context.Context, cfg *Config, d *service.Deps) (func(), error) {
 		h.Tokens = accesstoken.New(cfg.Auth.JWKSURL, cfg.Auth.Issuer, cfg.Auth.Audience)
 	}
 	h.Register(d.Server.Engine())
+	wc := cfg.Web
+	wc.PublicBaseURL = ck.PublicURL
+	pages, err := web.New(wc, web.Deps{Sessions: svc, Payments: svc, Carts: magentocarts.New(mc),
+		Actions: web.SandboxActions(svc), Tokens: h.Tokens, Redis: d.Redis, Prefix: cfg.Redis.KeyPrefix,
+		Log: d.Log.Named("web"), Now: d.Now})
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	pages.Register(d.Server.Engine())
 	d.Go("reconciler", func(ctx context.Context) error { return svc.RunReconciler(ctx, ck.ReconcileEvery) })
 	d.Go("webhooks", func(ctx context.Context) error { return svc.RunWebhooks(ctx, ck.WebhookTick) })
 	d.Go("routing", func(ctx context.Context) error { return svc.RunRouting(ctx, ck.RulesPoll, ck.StatsEvery) })
