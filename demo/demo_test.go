@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -72,6 +76,7 @@ func (s *syncBuffer) String() string {
 func TestDemoRunsWholePlatform(t *testing.T) {
 	l := layout{
 		magento: freeAddr(t),
+		edge:    freeAddr(t),
 		mysql:   freeAddr(t),
 		redis:   freeAddr(t),
 		services: []svc{
@@ -121,6 +126,8 @@ func TestDemoRunsWholePlatform(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("sandbox Magento store configs without a token = %d; want 401 as Magento answers", resp.StatusCode)
 	}
+
+	journey(t, l, &out)
 
 	cancel()
 	select {
@@ -175,4 +182,132 @@ func otpPrefixed(env string) string {
 		}
 	}
 	return env
+}
+
+// journey drives what a shopper and a mobile app do against the running demo:
+// a login by code (reading the code from otp-service's sandbox messages), then
+// a guest checkout through checkout-service's JSON API paid with
+// tok_sandbox_ok, until magento-bridge has placed the Magento order.
+func journey(t *testing.T, l layout, out *syncBuffer) {
+	t.Helper()
+	edge := "http://" + l.edge
+	call := func(method, url string, body any, hdr map[string]string, want int, dst any) {
+		t.Helper()
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, url, rd)
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, url, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s = %d %s; want %d", method, url, resp.StatusCode, b, want)
+		}
+		if dst != nil {
+			if err := json.Unmarshal(b, dst); err != nil {
+				t.Fatalf("%s %s: %v in %s", method, url, err, b)
+			}
+		}
+	}
+
+	// Login by code, through the secure origin's /auth/ as the pages and apps do.
+	phone := "+14155550123"
+	var started struct {
+		ChallengeID string `json:"challenge_id"`
+	}
+	call("POST", edge+"/auth/v1/otp/start", map[string]string{"phone": phone}, nil, http.StatusAccepted, &started)
+	var inbox struct {
+		Messages []struct {
+			Body string `json:"body"`
+		} `json:"messages"`
+	}
+	call("GET", edge+"/auth/v1/sandbox/messages?to="+url.QueryEscape(phone), nil, nil, http.StatusOK, &inbox)
+	if len(inbox.Messages) == 0 {
+		t.Fatal("no code was sent")
+	}
+	code := regexp.MustCompile(`#(\d{6,10})`).FindStringSubmatch(inbox.Messages[0].Body)
+	if code == nil {
+		t.Fatalf("no WebOTP line in %q", inbox.Messages[0].Body)
+	}
+	var login struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		Customer     struct {
+			MagentoCustomerID int64 `json:"magento_customer_id"`
+		} `json:"customer"`
+		MagentoCustomerToken string `json:"magento_customer_token"`
+	}
+	call("POST", edge+"/auth/v1/otp/verify", map[string]string{"challenge_id": started.ChallengeID, "code": code[1]}, nil, http.StatusOK, &login)
+	if login.AccessToken == "" || login.MagentoCustomerToken == "" || login.Customer.MagentoCustomerID == 0 {
+		t.Fatalf("login = %+v; want tokens and a Magento customer", login)
+	}
+
+	// A guest checkout through the JSON API.
+	masked := regexp.MustCompile(`checkout/start\?cart=([A-Za-z0-9]+)`).FindStringSubmatch(out.String())
+	if masked == nil {
+		t.Fatalf("the demo printed no handoff link:\n%s", out.String())
+	}
+	var session struct {
+		ID     string `json:"id"`
+		Totals struct {
+			GrandTotal int64  `json:"grand_total"`
+			Currency   string `json:"currency"`
+		} `json:"totals"`
+	}
+	call("POST", edge+"/v1/sessions", map[string]string{"cart_id": masked[1]}, nil, http.StatusCreated, &session)
+	addr := map[string]any{"firstname": "Ada", "lastname": "Lovelace", "street": []string{"1 Main St"}, "city": "Los Angeles",
+		"region": "California", "region_code": "CA", "postcode": "90001", "country_id": "US", "telephone": "+14155550123"}
+	call("POST", edge+"/v1/sessions/"+session.ID+"/address", map[string]any{"email": "ada@example.com", "phone": phone, "shipping_address": addr}, nil, http.StatusOK, nil)
+	call("POST", edge+"/v1/sessions/"+session.ID+"/shipping-method", map[string]string{"carrier_code": "flatrate", "method_code": "flatrate"}, nil, http.StatusOK, &session)
+	// 24-MB01 $34 + 2 x MH01-XS-Black $52 = $138, $15 flat-rate shipping, 8.25% CA tax on the items.
+	if session.Totals.Currency != "USD" || session.Totals.GrandTotal != 13800+1500+1139 {
+		t.Fatalf("totals = %+v; want USD 16439 from Magento", session.Totals)
+	}
+	var payment struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+		Amount int64  `json:"amount"`
+	}
+	call("POST", edge+"/v1/sessions/"+session.ID+"/payments", map[string]string{"method": "card", "token": "tok_sandbox_ok"},
+		map[string]string{"Idempotency-Key": "demo-journey-1"}, http.StatusCreated, &payment)
+	if payment.Status != "captured" || payment.Amount != session.Totals.GrandTotal {
+		t.Fatalf("payment = %+v; want captured for the grand total", payment)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var got struct {
+			MagentoOrder *struct {
+				IncrementID string `json:"increment_id"`
+			} `json:"magento_order"`
+		}
+		call("GET", edge+"/v1/payments/"+payment.ID, nil, nil, http.StatusOK, &got)
+		if got.MagentoOrder != nil && got.MagentoOrder.IncrementID != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Magento order for payment %s after 60s:\n%s", payment.ID, out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var orders []struct {
+		TotalInvoiced float64 `json:"total_invoiced"`
+		Payment       struct {
+			Method   string `json:"method"`
+			PONumber string `json:"po_number"`
+		} `json:"payment"`
+	}
+	call("GET", "http://"+l.magento+"/__sandbox/orders", nil, nil, http.StatusOK, &orders)
+	if len(orders) != 1 || orders[0].TotalInvoiced != 164.39 || orders[0].Payment.Method != "purchaseorder" ||
+		!strings.HasPrefix(orders[0].Payment.PONumber, "sandbox-") {
+		t.Fatalf("sandbox orders = %+v; want one purchaseorder order invoiced for 164.39 naming the gateway", orders)
+	}
 }

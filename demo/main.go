@@ -48,6 +48,7 @@ type svc struct {
 // layout is where the demo's pieces listen, and where the binaries are.
 type layout struct {
 	magento, mysql, redis string
+	edge                  string // the secure origin: what nginx does in production
 	services              []svc
 	bin                   string // directory holding the service binaries
 }
@@ -55,6 +56,7 @@ type layout struct {
 func defaultLayout() layout {
 	return layout{
 		magento: "127.0.0.1:8090",
+		edge:    "127.0.0.1:8080",
 		mysql:   "127.0.0.1:3307",
 		redis:   "127.0.0.1:6380",
 		services: []svc{
@@ -80,7 +82,8 @@ func run(ctx context.Context, l layout, args []string, out io.Writer, getenv fun
 	// Data stores: the configured ones, or embedded ones.
 	mysqlServer := getenv("MYSQL_DSN") // server DSN without a database, e.g. root@tcp(127.0.0.1:3306)/
 	redisAddr := getenv("REDIS_ADDR")
-	if mysqlServer == "" {
+	embedded := mysqlServer == ""
+	if embedded {
 		m, err := startMySQL(embeddedMySQLAddr, "otp", "checkout")
 		if err != nil {
 			return err
@@ -124,7 +127,7 @@ func run(ctx context.Context, l layout, args []string, out io.Writer, getenv fun
 	exited := make(chan error, len(services))
 	for _, s := range services {
 		cmd := exec.Command(filepath.Join(bin, s.name), "serve")
-		cmd.Env = append(os.Environ(), serviceEnv(s, l, mysqlServer, redisAddr)...)
+		cmd.Env = append(os.Environ(), serviceEnv(s, l, mysqlServer, redisAddr, embedded)...)
 		cmd.Stdout = prefixed(out, s.name)
 		cmd.Stderr = prefixed(out, s.name)
 		if err := cmd.Start(); err != nil {
@@ -137,20 +140,35 @@ func run(ctx context.Context, l layout, args []string, out io.Writer, getenv fun
 			err := cmd.Wait()
 			exited <- fmt.Errorf("%s exited: %v", s.name, err)
 		}()
-	}
-	for _, s := range services {
+		// One at a time: checkout-service creates the outbox the bridge reads.
 		if err := waitHTTP(ctx, "http://"+s.addr+"/readyz", exited, http.StatusOK); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
+	edgeErr := make(chan error, 1)
+	go func() { edgeErr <- runEdge(ctx, l.edge, services[0].addr, services[1].addr) }()
+	if err := waitHTTP(ctx, "http://"+l.edge+"/auth/healthz", edgeErr, http.StatusOK); err != nil {
+		return fmt.Errorf("demo edge: %w", err)
+	}
+	masked, err := demoCart(ctx, "http://"+magentoAddr)
+	if err != nil {
+		return fmt.Errorf("demo cart: %w", err)
+	}
 	fmt.Fprintf(out, `
 The platform is up:
-  otp-service        http://%s   (POST /v1/otp/start, sandbox messages at /v1/sandbox/messages)
-  checkout-service   http://%s   (secure checkout: /checkout/start?cart=<masked cart id>)
+  otp-service        http://%s   (POST /v1/otp/start; codes sent in the demo: GET /v1/sandbox/messages?to=...)
+  checkout-service   http://%s   (JSON API /v1/...; pages /checkout/...)
   magento-bridge     http://%s   (GET /v1/status)
-  sandbox Magento    http://%s
+  sandbox Magento    http://%s   (REST /rest/V1/...; orders placed so far: GET /__sandbox/orders)
+  secure origin      http://%s   (what nginx serves as secure.<domain>: /auth/ to otp-service, the rest to checkout)
+
+Try the journey: a guest cart with two products is waiting in the sandbox Magento. Open
+  http://%s/checkout/start?cart=%s
+fill in the pages, pay with the sandbox card 4242 4242 4242 4242 (tok_sandbox_ok; 4000 0000 0000 3220 asks for
+3-D Secure, 4000 0000 0000 9995 is declined for insufficient funds), and watch the confirmation page show the
+Magento order number once magento-bridge has placed it.
 Press Ctrl-C to stop.
-`, services[0].addr, services[1].addr, services[2].addr, magentoAddr)
+`, services[0].addr, services[1].addr, services[2].addr, magentoAddr, l.edge, l.edge, masked)
 
 	select {
 	case <-ctx.Done():
@@ -160,11 +178,19 @@ Press Ctrl-C to stop.
 		return err
 	case err := <-magentoErr:
 		return fmt.Errorf("sandbox magento: %w", err)
+	case err := <-edgeErr:
+		return fmt.Errorf("demo edge: %w", err)
 	}
 }
 
+// Demo credentials shared by the services (development only).
+const (
+	demoServiceToken = "demo-service-token"
+	demoAdminToken   = "demo-admin-token"
+)
+
 // serviceEnv configures a service for the demo through its environment.
-func serviceEnv(s svc, l layout, mysqlServer, redisAddr string) []string {
+func serviceEnv(s svc, l layout, mysqlServer, redisAddr string, embedded bool) []string {
 	base, params, _ := strings.Cut(mysqlServer, "?")
 	dsn := strings.TrimSuffix(base, "/") + "/" + s.database
 	if params != "" {
@@ -178,11 +204,48 @@ func serviceEnv(s svc, l layout, mysqlServer, redisAddr string) []string {
 		p + "REDIS_ADDRS=" + redisAddr,
 		p + "MAGENTO_BASE_URL=http://" + l.magento,
 	}
-	return append(env, extraEnv[s.name]...)
+	otp, checkout := l.services[0].addr, l.services[1].addr
+	switch s.name {
+	case "checkout-service":
+		env = append(env,
+			p+"MAGENTO_ADMIN_USERNAME=admin",
+			p+"MAGENTO_ADMIN_PASSWORD="+sandboxAdminPassword,
+			p+"ADMIN_SERVICE_TOKENS="+demoServiceToken,
+			p+"CHECKOUT_PUBLIC_URL=http://"+l.edge,
+			p+"WEB_ALLOWED_RETURN_ORIGINS=http://"+l.magento,
+			p+"WEB_CART_URL=http://"+l.magento+"/checkout/cart/",
+			p+"AUTH_JWKS_URL=http://"+otp+"/.well-known/jwks.json",
+			p+"AUTH_ISSUER="+otpIssuer,
+			p+"AUTH_AUDIENCE="+otpAudience,
+		)
+	case "magento-bridge":
+		env = append(env,
+			p+"CHECKOUT_BASE_URL=http://"+checkout,
+			p+"CHECKOUT_SERVICE_TOKEN="+demoServiceToken,
+			p+"BRIDGE_ADMIN_TOKEN="+demoAdminToken,
+			p+"BRIDGE_POLL_INTERVAL=200ms",
+			p+"BRIDGE_REFUND_POLL_INTERVAL=5s",
+		)
+		if embedded {
+			// The embedded MySQL accepts FOR UPDATE SKIP LOCKED but locks
+			// nothing: one worker, so correctness never depends on it.
+			env = append(env, p+"BRIDGE_WORKERS=1")
+		}
+	case "otp-service":
+		env = append(env,
+			p+"TOKENS_ISSUER="+otpIssuer,
+			p+"TOKENS_AUDIENCE="+otpAudience,
+			p+"OTP_WEBOTP_HOST="+strings.Split(l.edge, ":")[0],
+		)
+	}
+	return env
 }
 
-// extraEnv holds each service's demo settings beyond the common ones.
-var extraEnv = map[string][]string{}
+// The token issuer and audience otp-service signs and checkout-service checks.
+const (
+	otpIssuer   = "http://127.0.0.1/auth"
+	otpAudience = "magefleet"
+)
 
 // binDir returns the directory holding the service binaries, building them
 // into a temporary one when bin/ lacks any.
