@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"io"
 	"net"
 	"net/http"
@@ -146,31 +147,70 @@ func TestDemoRunsWholePlatform(t *testing.T) {
 	}
 }
 
+var update = flag.Bool("update", false, "rewrite README.md's configuration tables from the binaries")
+
+// commonKey reports whether a configuration key is one every service has; those
+// are documented once, in the README's common table.
+func commonKey(key string) bool {
+	for _, p := range []string{"env", "http.", "log.", "mysql.", "redis."} {
+		if key == p || strings.HasPrefix(key, p) && strings.HasSuffix(p, ".") {
+			return true
+		}
+	}
+	return false
+}
+
 // TestReadmeDocumentsEveryKey checks that README.md documents every
-// configuration key of every service, with its environment variable, as the
-// binaries themselves report them (`<binary> config`).
+// configuration key of every service exactly as the binaries report them
+// (`<binary> config`): the common keys in the common table, each service's
+// own keys between its <!-- config:NAME --> markers. Run with -update to
+// rewrite those tables.
 func TestReadmeDocumentsEveryKey(t *testing.T) {
 	bin := buildServices(t)
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
+	text := string(readme)
 	for _, name := range []string{"otp-service", "checkout-service", "magento-bridge"} {
 		out, err := exec.Command(filepath.Join(bin, name), "config").Output()
 		if err != nil {
 			t.Fatalf("%s config: %v", name, err)
 		}
-		for _, line := range strings.Split(string(out), "\n") {
+		var own []string
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 			cells := strings.Split(line, "|")
-			if len(cells) < 4 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			if len(cells) < 5 {
 				continue
 			}
-			key, env := strings.TrimSpace(cells[1]), strings.TrimSpace(cells[2])
-			// The common keys are documented once with the OTP_ prefix.
-			if !strings.Contains(string(readme), "| "+key+" | "+env+" |") &&
-				!strings.Contains(string(readme), "| "+key+" | "+otpPrefixed(env)+" |") {
-				t.Errorf("README.md lacks %s's key %s (%s)", name, key, env)
+			key := strings.Trim(strings.TrimSpace(cells[1]), "`")
+			if !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") || !commonKey(key) {
+				own = append(own, line)
+				continue
 			}
+			env := strings.TrimSpace(cells[2])
+			if !strings.Contains(text, "| `"+key+"` | "+otpPrefixed(env)+" |") {
+				t.Errorf("README.md's common table lacks %s (%s)", key, otpPrefixed(env))
+			}
+		}
+		begin, end := "<!-- config:"+name+" -->\n", "<!-- /config:"+name+" -->"
+		bi, ei := strings.Index(text, begin), strings.Index(text, end)
+		if bi < 0 || ei < bi {
+			t.Errorf("README.md lacks the markers %q ... %q", strings.TrimSpace(begin), end)
+			continue
+		}
+		want := strings.Join(own, "\n") + "\n"
+		if got := text[bi+len(begin) : ei]; got != want {
+			if *update {
+				text = text[:bi+len(begin)] + want + text[ei:]
+				continue
+			}
+			t.Errorf("README.md's %s configuration table differs from `%s config`; run go test ./demo -update", name, name)
+		}
+	}
+	if *update {
+		if err := os.WriteFile("../README.md", []byte(text), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
