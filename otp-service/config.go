@@ -16,17 +16,17 @@ import (
 // (maps such as otp.hash_keys only in the file).
 type Config struct {
 	config.Common `mapstructure:",squash"`
-	OTP           otp.Config         `mapstructure:"otp"`
-	Tokens        tokens.Config      `mapstructure:"tokens"`
-	Delivery      delivery.Config    `mapstructure:"delivery"`
-	Magento       magento.Config     `mapstructure:"magento"`
-	MagentoTokens magentolink.Config `mapstructure:"magento_tokens"`
+	OTP           otp.Config         `mapstructure:"otp" desc:"codes, limits, phone rules, pumping breaker, test numbers and identity policy"`
+	Tokens        tokens.Config      `mapstructure:"tokens" desc:"access and refresh tokens issued after a verified code"`
+	Delivery      delivery.Config    `mapstructure:"delivery" desc:"message routes and delivery providers"`
+	Magento       magento.Config     `mapstructure:"magento" desc:"Magento store connection and admin authentication"`
+	MagentoTokens magentolink.Config `mapstructure:"magento_tokens" desc:"caching of Magento customer tokens"`
 	// AuditBuffer is how many audit events wait for the background writer.
-	AuditBuffer int `mapstructure:"audit_buffer"`
+	AuditBuffer int `mapstructure:"audit_buffer" desc:"audit events queued for the background database writer; events beyond it are dropped and counted; at least 100"`
 	// AuditRetention is how long audit rows are kept; PurgeInterval how
 	// often expired sessions and old audit rows are deleted.
-	AuditRetention time.Duration `mapstructure:"audit_retention"`
-	PurgeInterval  time.Duration `mapstructure:"purge_interval"`
+	AuditRetention time.Duration `mapstructure:"audit_retention" desc:"how long audit rows are kept before the purge deletes them; at least 24h"`
+	PurgeInterval  time.Duration `mapstructure:"purge_interval" desc:"how often refresh tokens of sessions that ended over a day ago and audit rows older than audit_retention are deleted; at least 1m"`
 }
 
 // DefaultConfig returns the defaults, which run the demo on one machine.

@@ -31,39 +31,39 @@ const (
 type Config struct {
 	// BaseURL is the store's origin, e.g. https://shop.example.com; the
 	// client adds /rest/<store_code>/V1/... and /graphql.
-	BaseURL string `mapstructure:"base_url"`
+	BaseURL string `mapstructure:"base_url" desc:"Magento store origin as an absolute http(s) URL without /rest, e.g. https://shop.example.com; the client adds /rest/<store_code>/V1 and /graphql"`
 	// StoreCode selects the store view in /rest/<store_code>/V1; "default"
 	// unless the store has several views.
-	StoreCode string `mapstructure:"store_code"`
+	StoreCode string `mapstructure:"store_code" desc:"Magento store view code used in /rest/<store_code>/V1 paths (lowercase letters, digits, underscores)"`
 	// Timeout bounds each HTTP attempt.
-	Timeout time.Duration `mapstructure:"timeout"`
+	Timeout time.Duration `mapstructure:"timeout" desc:"maximum duration of one HTTP attempt to Magento"`
 	// MaxConcurrent caps requests in flight to Magento from this client;
 	// Magento serves only a few uncached requests per core at a time.
-	MaxConcurrent int `mapstructure:"max_concurrent"`
+	MaxConcurrent int `mapstructure:"max_concurrent" desc:"maximum requests in flight from this client to Magento (also caps open connections to the store)"`
 	// ReadRetries is how many times a failed read (GET) is retried after the
 	// first attempt; writes are never retried blindly.
-	ReadRetries int `mapstructure:"read_retries"`
+	ReadRetries int `mapstructure:"read_retries" desc:"how many times a failed read (GET) or token request is retried after the first attempt, 0 to 10; writes are never retried blindly"`
 	// RetryBaseDelay and RetryMaxDelay bound the exponential backoff with
 	// full jitter between read attempts.
-	RetryBaseDelay time.Duration `mapstructure:"retry_base_delay"`
-	RetryMaxDelay  time.Duration `mapstructure:"retry_max_delay"`
+	RetryBaseDelay time.Duration `mapstructure:"retry_base_delay" desc:"backoff before the first read retry; doubles each retry, with full jitter"`
+	RetryMaxDelay  time.Duration `mapstructure:"retry_max_delay" desc:"upper bound of the backoff between read retries; at least retry_base_delay"`
 
 	// AuthMode is one of admin_password, admin_tfa, oauth1, bearer_integration.
-	AuthMode          string        `mapstructure:"auth_mode"`
-	AdminUsername     string        `mapstructure:"admin_username"`
-	AdminPassword     config.Secret `mapstructure:"admin_password"`
-	AdminTOTPSecret   config.Secret `mapstructure:"admin_totp_secret"`
-	ConsumerKey       string        `mapstructure:"consumer_key"`
-	ConsumerSecret    config.Secret `mapstructure:"consumer_secret"`
-	AccessToken       config.Secret `mapstructure:"access_token"`
-	AccessTokenSecret config.Secret `mapstructure:"access_token_secret"`
+	AuthMode          string        `mapstructure:"auth_mode" desc:"how admin requests authenticate: admin_password, admin_tfa (admin token with a Google TOTP code), oauth1 (signed integration credentials) or bearer_integration (integration access token as bearer)"`
+	AdminUsername     string        `mapstructure:"admin_username" desc:"Magento admin user name; required for admin_password and admin_tfa, and in any mode for operations that need an admin user token"`
+	AdminPassword     config.Secret `mapstructure:"admin_password" desc:"password of admin_username"`
+	AdminTOTPSecret   config.Secret `mapstructure:"admin_totp_secret" desc:"Base32 Google Authenticator secret of admin_username, used to compute TOTP codes; required for auth_mode admin_tfa"`
+	ConsumerKey       string        `mapstructure:"consumer_key" desc:"integration OAuth 1.0a consumer key; required for auth_mode oauth1"`
+	ConsumerSecret    config.Secret `mapstructure:"consumer_secret" desc:"integration OAuth 1.0a consumer secret; required for auth_mode oauth1"`
+	AccessToken       config.Secret `mapstructure:"access_token" desc:"integration access token; required for auth_mode oauth1 and bearer_integration"`
+	AccessTokenSecret config.Secret `mapstructure:"access_token_secret" desc:"integration access token secret; required for auth_mode oauth1"`
 	// AdminTokenLifetime is Magento's admin token lifetime
 	// (oauth/access_token_lifetime/admin, 4 h by default); RenewBefore is how
 	// long before its end a cached token is replaced.
-	AdminTokenLifetime time.Duration `mapstructure:"admin_token_lifetime"`
-	RenewBefore        time.Duration `mapstructure:"renew_before"`
+	AdminTokenLifetime time.Duration `mapstructure:"admin_token_lifetime" desc:"lifetime of Magento admin tokens as set in the store (oauth/access_token_lifetime/admin); must exceed renew_before"`
+	RenewBefore        time.Duration `mapstructure:"renew_before" desc:"how long before an admin token expires the cached token is replaced with a new one"`
 	// TokenCachePrefix prefixes the keys of cached admin tokens.
-	TokenCachePrefix string `mapstructure:"token_cache_prefix"`
+	TokenCachePrefix string `mapstructure:"token_cache_prefix" desc:"prefix of the token cache keys (Redis keys when the cache is shared) under which admin tokens are stored"`
 }
 
 // DefaultConfig returns a configuration for a store on localhost with the

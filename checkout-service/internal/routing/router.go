@@ -10,18 +10,18 @@ import (
 // Fee is a gateway's price for one method: PercentBps of the amount plus
 // Fixed minor units, plus every add-on whose conditions match.
 type Fee struct {
-	PercentBps int64   `json:"percent_bps" mapstructure:"percent_bps"`
-	Fixed      int64   `json:"fixed" mapstructure:"fixed"`
-	Addons     []Addon `json:"addons,omitempty" mapstructure:"addons"`
+	PercentBps int64   `json:"percent_bps" mapstructure:"percent_bps" desc:"fee in basis points of the amount"`
+	Fixed      int64   `json:"fixed" mapstructure:"fixed" desc:"fixed fee per payment, in minor units"`
+	Addons     []Addon `json:"addons,omitempty" mapstructure:"addons" desc:"surcharges added when all their conditions hold, e.g. international cards"`
 }
 
 // Addon is a surcharge applied when all its conditions hold, e.g.
 // international cards: {lhs: country, comparison: not_equal, value: US}.
 type Addon struct {
-	Name       string      `json:"name" mapstructure:"name"`
-	PercentBps int64       `json:"percent_bps" mapstructure:"percent_bps"`
-	Fixed      int64       `json:"fixed" mapstructure:"fixed"`
-	When       []Condition `json:"when" mapstructure:"when"`
+	Name       string      `json:"name" mapstructure:"name" desc:"label of the surcharge, for documentation"`
+	PercentBps int64       `json:"percent_bps" mapstructure:"percent_bps" desc:"surcharge in basis points of the amount"`
+	Fixed      int64       `json:"fixed" mapstructure:"fixed" desc:"fixed surcharge per payment, in minor units"`
+	When       []Condition `json:"when" mapstructure:"when" desc:"conditions that must all hold, each with lhs (a routing fact), comparison and value"`
 }
 
 // FeeModel prices a gateway per method; key "default" applies to methods

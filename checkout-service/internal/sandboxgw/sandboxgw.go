@@ -58,8 +58,8 @@ const SignatureHeader = "Sandbox-Signature"
 // windows ("13:00"-"13:05", UTC) repeat every day; absolute windows use
 // RFC 3339 times.
 type Outage struct {
-	Start string `mapstructure:"start" json:"start"`
-	End   string `mapstructure:"end" json:"end"`
+	Start string `mapstructure:"start" desc:"outage start: HH:MM (daily, UTC) or an RFC 3339 time" json:"start"`
+	End   string `mapstructure:"end" desc:"outage end: HH:MM (daily, UTC) or an RFC 3339 time" json:"end"`
 }
 
 // Config configures one sandbox instance.

@@ -36,8 +36,8 @@ type Provider interface {
 type Config struct {
 	// Routes maps a channel (sms, whatsapp, voice, email), or
 	// "<channel>.<country>" such as sms.in, to provider names tried in order.
-	Routes  map[string][]string `mapstructure:"routes"`
-	Timeout time.Duration       `mapstructure:"timeout"`
+	Routes  map[string][]string `mapstructure:"routes" desc:"map of a channel (sms, whatsapp, voice, email) or <channel>.<country> (e.g. sms.in) to the list of provider names tried in order: twilio, twilio_verify, msg91, smtp, webhook, sandbox"`
+	Timeout time.Duration       `mapstructure:"timeout" desc:"maximum duration of one delivery request to a provider (HTTP request or SMTP session)"`
 	Twilio  TwilioConfig        `mapstructure:"twilio"`
 	MSG91   MSG91Config         `mapstructure:"msg91"`
 	SMTP    SMTPConfig          `mapstructure:"smtp"`

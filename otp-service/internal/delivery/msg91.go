@@ -16,14 +16,14 @@ import (
 // follow a DLT-registered template: the flow's text lives at MSG91 and
 // receives the code as the variable CodeVariable.
 type MSG91Config struct {
-	URL     string        `mapstructure:"url"`
-	AuthKey config.Secret `mapstructure:"auth_key"`
+	URL     string        `mapstructure:"url" desc:"MSG91 Flow API endpoint that SMS are POSTed to"`
+	AuthKey config.Secret `mapstructure:"auth_key" desc:"MSG91 auth key sent in the authkey header"`
 	// TemplateID is MSG91's flow/template id; DLTTemplateID the template's
 	// DLT registration (DLT_TE_ID), sent along so MSG91 can check it.
-	TemplateID    string `mapstructure:"template_id"`
-	DLTTemplateID string `mapstructure:"dlt_template_id"`
-	Sender        string `mapstructure:"sender"`
-	CodeVariable  string `mapstructure:"code_variable"`
+	TemplateID    string `mapstructure:"template_id" desc:"MSG91 flow/template id of the SMS text"`
+	DLTTemplateID string `mapstructure:"dlt_template_id" desc:"DLT registration id (DLT_TE_ID) of the template, required by Indian DLT rules"`
+	Sender        string `mapstructure:"sender" desc:"sender id (DLT header) of the SMS; empty uses the flow's default"`
+	CodeVariable  string `mapstructure:"code_variable" desc:"name of the flow variable that receives the code"`
 }
 
 func (c MSG91Config) validate() error {

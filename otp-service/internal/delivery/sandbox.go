@@ -15,8 +15,8 @@ import (
 // SandboxConfig configures the sandbox provider.
 type SandboxConfig struct {
 	// Keep is how many messages per destination are kept; TTL how long.
-	Keep int           `mapstructure:"keep"`
-	TTL  time.Duration `mapstructure:"ttl"`
+	Keep int           `mapstructure:"keep" desc:"how many recent messages per destination the sandbox provider keeps in Redis"`
+	TTL  time.Duration `mapstructure:"ttl" desc:"how long kept sandbox messages of a destination live after its latest message"`
 }
 
 // Sandbox "sends" by keeping messages in Redis, newest first, so any

@@ -22,15 +22,15 @@ import (
 
 // SMTPConfig configures email delivery.
 type SMTPConfig struct {
-	Host     string        `mapstructure:"host"`
-	Port     int           `mapstructure:"port"`
-	Username string        `mapstructure:"username"`
-	Password config.Secret `mapstructure:"password"`
-	From     string        `mapstructure:"from"`
+	Host     string        `mapstructure:"host" desc:"SMTP server host name, also used for TLS verification"`
+	Port     int           `mapstructure:"port" desc:"SMTP server TCP port; STARTTLS is used when offered"`
+	Username string        `mapstructure:"username" desc:"SMTP AUTH PLAIN user name; empty skips authentication"`
+	Password config.Secret `mapstructure:"password" desc:"SMTP AUTH password of username"`
+	From     string        `mapstructure:"from" desc:"sender address of code emails, e.g. Shop <no-reply@shop.example>"`
 	// AllowPlaintext permits a server without STARTTLS (local relays and
 	// tests only); credentials are still never sent in the clear except to
 	// localhost.
-	AllowPlaintext bool `mapstructure:"allow_plaintext"`
+	AllowPlaintext bool `mapstructure:"allow_plaintext" desc:"permit a server without STARTTLS (local relays and tests only); credentials still go in the clear only to localhost"`
 }
 
 func (c SMTPConfig) validate() error {

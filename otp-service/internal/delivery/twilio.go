@@ -15,18 +15,18 @@ import (
 // TwilioConfig configures Twilio's Programmable Messaging and Voice (provider
 // "twilio") and Twilio Verify with our own code (provider "twilio_verify").
 type TwilioConfig struct {
-	AccountSID string        `mapstructure:"account_sid"`
-	AuthToken  config.Secret `mapstructure:"auth_token"`
+	AccountSID string        `mapstructure:"account_sid" desc:"Twilio account SID, required for providers twilio and twilio_verify"`
+	AuthToken  config.Secret `mapstructure:"auth_token" desc:"Twilio auth token of account_sid"`
 	// From is the sender number (or use MessagingServiceSID for SMS).
-	From                string `mapstructure:"from"`
-	MessagingServiceSID string `mapstructure:"messaging_service_sid"`
+	From                string `mapstructure:"from" desc:"sender phone number (E.164) for voice calls, and for SMS when messaging_service_sid is empty"`
+	MessagingServiceSID string `mapstructure:"messaging_service_sid" desc:"Twilio Messaging Service SID used as the SMS sender instead of from"`
 	// WhatsAppFrom is the WhatsApp sender (E.164, without "whatsapp:").
-	WhatsAppFrom string `mapstructure:"whatsapp_from"`
+	WhatsAppFrom string `mapstructure:"whatsapp_from" desc:"WhatsApp sender number (E.164, without the whatsapp: prefix)"`
 	// VerifyServiceSID is the Verify service; Verify mode sends our code as
 	// CustomCode, so checking stays here (Twilio must enable custom codes).
-	VerifyServiceSID string `mapstructure:"verify_service_sid"`
-	BaseURL          string `mapstructure:"base_url"`
-	VerifyBaseURL    string `mapstructure:"verify_base_url"`
+	VerifyServiceSID string `mapstructure:"verify_service_sid" desc:"Twilio Verify service SID for provider twilio_verify, which sends our code as CustomCode (custom codes must be enabled)"`
+	BaseURL          string `mapstructure:"base_url" desc:"base URL of Twilio's REST API for messages and calls"`
+	VerifyBaseURL    string `mapstructure:"verify_base_url" desc:"base URL of Twilio's Verify API"`
 }
 
 func (c TwilioConfig) validate(verify bool) error {

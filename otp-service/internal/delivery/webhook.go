@@ -19,8 +19,8 @@ import (
 // WebhookConfig configures the generic signed HTTP webhook, for any gateway
 // this service has no provider for.
 type WebhookConfig struct {
-	URL    string        `mapstructure:"url"`
-	Secret config.Secret `mapstructure:"secret"`
+	URL    string        `mapstructure:"url" desc:"URL the message is POSTed to as JSON by provider webhook"`
+	Secret config.Secret `mapstructure:"secret" desc:"HMAC-SHA256 key (at least 32 bytes) signing each request in the X-OTP-Signature header"`
 }
 
 func (c WebhookConfig) validate() error {

@@ -24,8 +24,8 @@ type Config struct {
 	// Lifetime is Magento's customer token lifetime
 	// (oauth/access_token_lifetime/customer, 1 h by default); cached tokens
 	// are replaced RenewBefore its end.
-	Lifetime    time.Duration `mapstructure:"lifetime"`
-	RenewBefore time.Duration `mapstructure:"renew_before"`
+	Lifetime    time.Duration `mapstructure:"lifetime" desc:"lifetime of Magento customer tokens as set in the store (oauth/access_token_lifetime/customer); at least 1m"`
+	RenewBefore time.Duration `mapstructure:"renew_before" desc:"how long before a cached Magento customer token expires it is replaced; less than lifetime"`
 }
 
 // DefaultConfig matches Magento's defaults.

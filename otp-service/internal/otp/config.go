@@ -17,92 +17,92 @@ import (
 // configuration; every key is snake_case.
 type Config struct {
 	// Digits is the code length, 6 to 10.
-	Digits int `mapstructure:"digits"`
+	Digits int `mapstructure:"digits" desc:"number of digits in a code, 6 to 10"`
 	// TTL is a code's lifetime, at most 10 minutes.
-	TTL time.Duration `mapstructure:"ttl"`
+	TTL time.Duration `mapstructure:"ttl" desc:"how long a code stays valid, 30s to 10m"`
 	// MaxAttempts is the number of codes a challenge accepts before it dies.
-	MaxAttempts int `mapstructure:"max_attempts"`
+	MaxAttempts int `mapstructure:"max_attempts" desc:"verification attempts a challenge accepts (1 to 10) before it is deleted and a new code is needed"`
 	// ResendAfter is the gap a destination must wait between two starts.
-	ResendAfter time.Duration `mapstructure:"resend_after"`
+	ResendAfter time.Duration `mapstructure:"resend_after" desc:"minimum wait before another code can be sent to the same destination, 0 to ttl; 0 disables"`
 	// HashKeys maps a key id to an HMAC secret (at least 32 bytes). Codes are
 	// stored as HMAC-SHA256(key, challenge id + code) with the key id beside
 	// the hash, so a key can rotate: add the new one, make it active, remove
 	// the old one after TTL.
-	HashKeys map[string]config.Secret `mapstructure:"hash_keys"`
+	HashKeys map[string]config.Secret `mapstructure:"hash_keys" desc:"map of key id (1 to 32 of a-z 0-9 _ -) to an HMAC secret of at least 32 bytes; codes are stored as HMAC-SHA256 under the active key, older keys still verify codes during rotation"`
 	// ActiveHashKey names the key new codes are hashed with.
-	ActiveHashKey string `mapstructure:"active_hash_key"`
+	ActiveHashKey string `mapstructure:"active_hash_key" desc:"id of the hash_keys entry that new codes are hashed with"`
 	// FingerprintKey keys the HMAC that turns a phone or email into the
 	// opaque tag naming its Redis keys and prefixing its challenge ids.
-	FingerprintKey config.Secret `mapstructure:"fingerprint_key"`
+	FingerprintKey config.Secret `mapstructure:"fingerprint_key" desc:"HMAC secret (at least 32 bytes) that turns a phone or email into the opaque tag naming its Redis keys and challenge ids"`
 	// AllowedCountries lists ISO 3166 region codes (IN, US, ...) phones may
 	// belong to; empty allows none.
-	AllowedCountries []string `mapstructure:"allowed_countries"`
+	AllowedCountries []string `mapstructure:"allowed_countries" desc:"ISO 3166 region codes (IN, US, ...) that phone numbers may belong to; empty allows no phones"`
 	// Channels lists the channels offered: sms, whatsapp, voice, email.
-	Channels []string `mapstructure:"channels"`
+	Channels []string `mapstructure:"channels" desc:"delivery channels offered, any of sms, whatsapp, voice, email"`
 	// WebOTPHost is the origin host put on the SMS's last line
 	// ("@host #code") for WebOTP autofill.
-	WebOTPHost string `mapstructure:"webotp_host"`
+	WebOTPHost string `mapstructure:"webotp_host" desc:"bare host of the login page, appended to SMS as the WebOTP line @host #code for autofill"`
 	// AndroidAppHash is the 11-character SMS Retriever hash; empty omits it.
-	AndroidAppHash string `mapstructure:"android_app_hash"`
+	AndroidAppHash string `mapstructure:"android_app_hash" desc:"11-character Android SMS Retriever app hash added to SMS; empty omits it"`
 	// Templates maps "<channel>.<locale>" (sms.en, email.hi, ...) to a text
 	// with {code} and {minutes} placeholders; "<channel>.en" is the fallback.
-	Templates map[string]string `mapstructure:"templates"`
+	Templates map[string]string `mapstructure:"templates" desc:"map of <channel>.<locale> (sms.en, email.hi, ...) to the message text with {code} and {minutes} placeholders; each offered channel needs a <channel>.en fallback"`
 	// EmailSubject is the subject of code emails.
-	EmailSubject string  `mapstructure:"email_subject"`
-	Limits       Limits  `mapstructure:"limits"`
-	Breaker      Breaker `mapstructure:"breaker"`
+	EmailSubject string  `mapstructure:"email_subject" desc:"subject line of code emails"`
+	Limits       Limits  `mapstructure:"limits" desc:"send and verify rate limits"`
+	Breaker      Breaker `mapstructure:"breaker" desc:"SMS pumping breaker: pauses sending to a country or number prefix whose codes are rarely verified"`
 	// TestNumbers maps a phone (E.164) or email to a fixed code and the date
 	// after which it stops working, for QA and app-store review. Nothing is
 	// sent to them.
-	TestNumbers map[string]TestNumber `mapstructure:"test_numbers"`
-	Identity    IdentityPolicy        `mapstructure:"identity"`
+	TestNumbers map[string]TestNumber `mapstructure:"test_numbers" desc:"map of a phone (E.164) or email to a fixed code with keys code (as many digits as otp.digits) and expires (date 2006-01-02, UTC); nothing is sent to them, for QA and app-store review"`
+	Identity    IdentityPolicy        `mapstructure:"identity" desc:"how verified destinations become Magento customers"`
 	// Sandbox keeps sent messages readable at GET /v1/sandbox/messages; it is
 	// refused outside env development.
-	Sandbox bool `mapstructure:"sandbox"`
+	Sandbox bool `mapstructure:"sandbox" desc:"keep sent messages readable at GET /v1/sandbox/messages; only allowed with env development"`
 }
 
 // TestNumber is a destination with a fixed code.
 type TestNumber struct {
-	Code string `mapstructure:"code"`
+	Code string `mapstructure:"code" desc:"fixed code accepted for this destination, as many digits as otp.digits"`
 	// Expires is a date (2006-01-02, UTC) after which the number is refused.
-	Expires string `mapstructure:"expires"`
+	Expires string `mapstructure:"expires" desc:"date (2006-01-02, UTC) after which this test number is refused"`
 }
 
 // Limits caps sends and verifies. Each Rate is count per window; a zero
 // count disables that limit.
 type Limits struct {
-	SendsPerDestination Rate `mapstructure:"sends_per_destination"`
-	SendsPerIP          Rate `mapstructure:"sends_per_ip"`
-	SendsPerDevice      Rate `mapstructure:"sends_per_device"`
-	SendsPerCountry     Rate `mapstructure:"sends_per_country"`
-	SendsGlobal         Rate `mapstructure:"sends_global"`
-	VerifiesPerDest     Rate `mapstructure:"verifies_per_destination"`
-	VerifiesPerIP       Rate `mapstructure:"verifies_per_ip"`
+	SendsPerDestination Rate `mapstructure:"sends_per_destination" desc:"codes sent to one phone or email per window"`
+	SendsPerIP          Rate `mapstructure:"sends_per_ip" desc:"codes requested from one client IP per window"`
+	SendsPerDevice      Rate `mapstructure:"sends_per_device" desc:"codes requested with one client_id per window"`
+	SendsPerCountry     Rate `mapstructure:"sends_per_country" desc:"codes sent to one country (emails count as country email) per window"`
+	SendsGlobal         Rate `mapstructure:"sends_global" desc:"codes sent in total per window"`
+	VerifiesPerDest     Rate `mapstructure:"verifies_per_destination" desc:"verify attempts on one challenge per window"`
+	VerifiesPerIP       Rate `mapstructure:"verifies_per_ip" desc:"verify attempts from one client IP per window"`
 	// DailyBudget caps sends per country per UTC day; DailyBudgetByCountry
 	// overrides it for a country (keys are region codes, lower-cased by the
 	// loader).
-	DailyBudget          int            `mapstructure:"daily_budget"`
-	DailyBudgetByCountry map[string]int `mapstructure:"daily_budget_by_country"`
+	DailyBudget          int            `mapstructure:"daily_budget" desc:"maximum codes sent per country per UTC day (emails count as country email); 0 disables"`
+	DailyBudgetByCountry map[string]int `mapstructure:"daily_budget_by_country" desc:"map of region code (or email) to a daily send budget overriding daily_budget for that country"`
 }
 
 // Rate is count events per window.
 type Rate struct {
-	Count  int           `mapstructure:"count"`
-	Window time.Duration `mapstructure:"window"`
+	Count  int           `mapstructure:"count" desc:"maximum events per window; 0 disables this limit"`
+	Window time.Duration `mapstructure:"window" desc:"length of the fixed window counted from its first event; at least 1s"`
 }
 
 // Breaker configures the SMS pumping breaker: per country and per number
 // prefix, when at least MinSent codes were sent in Window and fewer than
 // MinRatio of them were verified, sending there pauses for Pause.
 type Breaker struct {
-	Window  time.Duration `mapstructure:"window"`
-	Buckets int           `mapstructure:"buckets"`
-	MinSent int           `mapstructure:"min_sent"`
+	Window  time.Duration `mapstructure:"window" desc:"period over which sent and verified codes are counted per country and number prefix; at least 1m"`
+	Buckets int           `mapstructure:"buckets" desc:"number of time buckets the breaker window is split into (1 to 120); more gives a smoother sliding window"`
+	MinSent int           `mapstructure:"min_sent" desc:"codes that must have been sent in the window to a scope before the breaker can trip"`
 	// MinRatio is the verified/sent ratio below which the breaker trips.
-	MinRatio float64       `mapstructure:"min_ratio"`
-	Pause    time.Duration `mapstructure:"pause"`
+	MinRatio float64       `mapstructure:"min_ratio" desc:"verified-to-sent ratio of codes in the window below which the breaker trips (once min_sent codes were sent), 0 to under 1"`
+	Pause    time.Duration `mapstructure:"pause" desc:"how long sending to a tripped country or prefix stays paused"`
 	// PrefixDigits is how many digits after the country code make a prefix.
-	PrefixDigits int `mapstructure:"prefix_digits"`
+	PrefixDigits int `mapstructure:"prefix_digits" desc:"digits after the country code that form the number prefix the breaker watches, 0 to 6"`
 }
 
 // IdentityPolicy configures how verified destinations become Magento customers.
@@ -111,10 +111,10 @@ type IdentityPolicy struct {
 	// phone only: {digits} is the E.164 number without '+', {random} 8
 	// random characters, so nobody can pre-register the address. Use a
 	// domain you own.
-	PhoneEmailTemplate string `mapstructure:"phone_email_template"`
-	FirstName          string `mapstructure:"first_name"`
-	LastName           string `mapstructure:"last_name"`
-	WebsiteID          int    `mapstructure:"website_id"`
+	PhoneEmailTemplate string `mapstructure:"phone_email_template" desc:"email given to a customer who signs up with a phone only; {digits} is the E.164 number without +, {random} 8 random characters; use a domain you own"`
+	FirstName          string `mapstructure:"first_name" desc:"first name given to Magento customers created at sign-up"`
+	LastName           string `mapstructure:"last_name" desc:"last name given to Magento customers created at sign-up"`
+	WebsiteID          int    `mapstructure:"website_id" desc:"Magento website id new customers are created in"`
 }
 
 // DefaultConfig returns the defaults: 6 digits, 5 minutes, 5 attempts,

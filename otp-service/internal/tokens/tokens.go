@@ -31,22 +31,22 @@ import (
 
 // Config is the "tokens" section of otp-service's configuration.
 type Config struct {
-	Issuer   string   `mapstructure:"issuer"`
-	Audience []string `mapstructure:"audience"`
+	Issuer   string   `mapstructure:"issuer" desc:"issuer (iss claim) of the access tokens this service signs"`
+	Audience []string `mapstructure:"audience" desc:"audiences (aud claim) put in access tokens; at least one"`
 	// AccessTTL is an access token's lifetime, at most 15 minutes.
-	AccessTTL time.Duration `mapstructure:"access_ttl"`
+	AccessTTL time.Duration `mapstructure:"access_ttl" desc:"lifetime of an access token (JWT), 1m to 15m"`
 	// RefreshTTL is a refresh token's lifetime; each rotation starts a new
 	// one, but never beyond SessionMaxAge from the login.
-	RefreshTTL    time.Duration `mapstructure:"refresh_ttl"`
-	SessionMaxAge time.Duration `mapstructure:"session_max_age"`
+	RefreshTTL    time.Duration `mapstructure:"refresh_ttl" desc:"lifetime of a refresh token; each rotation issues a new one, never beyond session_max_age; at least 1h"`
+	SessionMaxAge time.Duration `mapstructure:"session_max_age" desc:"maximum age of a login session: refresh tokens stop working this long after the login"`
 	// SigningKeys maps a key id to a PEM ECDSA P-256 private key (SEC 1 or
 	// PKCS #8). Every key is published in the JWKS.
-	SigningKeys map[string]config.Secret `mapstructure:"signing_keys"`
+	SigningKeys map[string]config.Secret `mapstructure:"signing_keys" desc:"map of key id (kid) to a PEM ECDSA P-256 private key (SEC 1 or PKCS 8); every key is published in the JWKS"`
 	// ActiveKey names the key that signs new tokens.
-	ActiveKey string `mapstructure:"active_key"`
+	ActiveKey string `mapstructure:"active_key" desc:"id of the signing_keys entry that signs new access tokens"`
 	// GenerateDevKey makes an ephemeral key when none is configured; only
 	// allowed in env development (instances would not share it).
-	GenerateDevKey bool `mapstructure:"generate_dev_key"`
+	GenerateDevKey bool `mapstructure:"generate_dev_key" desc:"generate an ephemeral signing key at start when signing_keys is empty; only allowed with env development"`
 }
 
 // DefaultConfig returns the defaults.
