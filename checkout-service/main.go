@@ -3,7 +3,6 @@ package main
 
 import (
 	"embed"
-	"io/fs"
 
 	"github.com/magefleet/platform/internal/service"
 )
@@ -12,15 +11,7 @@ import (
 var version = "dev"
 
 //go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-func migrations() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory is fixed at build time
-	}
-	return sub
-}
+var migrations embed.FS
 
 func program() service.Program[*Config] {
 	return service.Program[*Config]{
@@ -28,7 +19,7 @@ func program() service.Program[*Config] {
 		EnvPrefix:  "CHECKOUT",
 		Version:    version,
 		Defaults:   DefaultConfig,
-		Migrations: migrations(),
+		Migrations: service.Sub(migrations, "migrations"),
 		Setup:      setup,
 	}
 }

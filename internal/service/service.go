@@ -251,3 +251,14 @@ func (p Program[C]) Serve(ctx context.Context, cfg C, ln net.Listener, now func(
 func (p Program[C]) migrationTable() string {
 	return strings.ReplaceAll(p.Name, "-", "_") + "_migrations"
 }
+
+// Sub returns the directory dir of an embedded file system, such as a
+// service's migrations. The directory is fixed at build time, so a missing
+// one is a programming error and panics.
+func Sub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(fmt.Sprintf("service: embedded directory %q: %v", dir, err))
+	}
+	return sub
+}
