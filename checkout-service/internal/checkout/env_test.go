@@ -104,6 +104,8 @@ type envOpts struct {
 	rules    string
 	maxTries int
 	latency  time.Duration
+	// wrapA, when set, wraps sandbox-a as the service sees it.
+	wrapA func(gateway.Gateway) gateway.Gateway
 }
 
 func migrations() fs.FS { return os.DirFS("../../migrations") }
@@ -129,6 +131,10 @@ func newEnv(t *testing.T, o envOpts) *env {
 		SettleAfter: 10 * time.Second, ActionURL: "http://checkout.test/sandbox/3ds", WebhookSecret: "whsec_b"}
 	a := sandboxgw.New(ca, rdb, prefix, clk.Now)
 	b := sandboxgw.New(cb, rdb, prefix, clk.Now)
+	var ga gateway.Gateway = a
+	if o.wrapA != nil {
+		ga = o.wrapA(a)
+	}
 	router, err := routing.NewRouter([]routing.Gateway{
 		{Name: "sandbox-a", Enabled: true, Caps: caps, Fees: routing.FeeModel{"default": {PercentBps: 290, Fixed: 30}}},
 		{Name: "sandbox-b", Enabled: true, Caps: caps, Fees: routing.FeeModel{"default": {PercentBps: 250, Fixed: 25}}},
@@ -145,7 +151,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	svc, err := checkout.New(checkout.Config{Capture: true, MaxAttempts: o.maxTries, DefaultRules: []byte(rules), ReconcileAfter: 5 * time.Second,
 		ChargeTimeout: 20 * time.Second, ActionTimeout: 15 * time.Minute, Country: "US"},
 		checkout.Deps{Carts: carts, Sessions: checkoutstore.NewSessions(rdb, prefix), Store: store,
-			Gateways: []gateway.Gateway{a, b}, Router: router,
+			Gateways: []gateway.Gateway{ga, b}, Router: router,
 			Stats: routing.NewStats(rdb, prefix, routing.StatsConfig{}, clk.Now),
 			Redis: rdb, Prefix: prefix, Log: zaptest.NewLogger(t), Now: clk.Now})
 	if err != nil {

@@ -360,14 +360,30 @@ func TestCardRetryBudgetCountsDeclines(t *testing.T) {
 // TestClientGoneMidChargeStillSettles cancels the shopper's request while
 // the gateway is answering: the charge's outcome is still recorded (the work
 // runs on its own context), so a retry replays it instead of charging again.
+// cancelOnCharge cancels the shopper's request the moment the gateway is
+// called: the client is gone mid-charge.
+type cancelOnCharge struct {
+	gateway.Gateway
+	cancel context.CancelFunc
+}
+
+func (c cancelOnCharge) Charge(ctx context.Context, req gateway.ChargeRequest) (gateway.Result, error) {
+	c.cancel()
+	return c.Gateway.Charge(ctx, req)
+}
+
 func TestClientGoneMidChargeStillSettles(t *testing.T) {
-	e := newEnv(t, envOpts{latency: 300 * time.Millisecond})
-	s := e.session(t, "cart-gone")
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	e := newEnv(t, envOpts{latency: 50 * time.Millisecond, aRate: 1, rules: `{"default_selection": {"type": "priority", "data": ["sandbox-a", "sandbox-b"]}}`,
+		wrapA: func(g gateway.Gateway) gateway.Gateway { return cancelOnCharge{g, cancel} }})
+	s := e.session(t, "cart-gone")
 	p, err := e.svc.Pay(ctx, checkout.PayParams{SessionID: s.ID, IdempotencyKey: "k", Method: gateway.Card, Token: sandboxgw.TokenOK})
+	if ctx.Err() == nil {
+		t.Fatal("the gateway was never called")
+	}
 	if err != nil || p.Status != checkout.StatusCaptured {
-		t.Fatalf("Pay with a cancelled client = %v, %v; want captured", p, err)
+		t.Fatalf("Pay with a client gone mid-charge = %v, %v; want captured", p, err)
 	}
 	again, err := e.pay(t, s.ID, "k", sandboxgw.TokenOK)
 	if err != nil || again.ID != p.ID || len(again.Attempts) != 1 || e.outboxCount(t, p.ID) != 1 {
