@@ -502,3 +502,32 @@ func (h *harness) readySessionQuiet(cart string) string {
 	}
 	return id
 }
+
+// TestVoidOverHTTP voids an authorised payment the way magento-bridge does
+// when an order is cancelled in Magento before capture.
+func TestVoidOverHTTP(t *testing.T) {
+	h := startWith(t, 2, func(c *Config) { c.Checkout.Capture = false })
+	sid := h.readySession(0, h.guestCart("24-MB01"))
+	st, p := h.do(0, "POST", "/v1/sessions/"+sid+"/payments", map[string]any{"method": "card", "token": "tok_sandbox_ok"},
+		map[string]string{"Idempotency-Key": "void-1"})
+	if st != 201 || p["status"] != "authorized" {
+		t.Fatalf("pay = %d %v; want an authorised payment", st, p)
+	}
+	pid := p["id"].(string)
+	if st, _ := h.do(0, "POST", "/v1/payments/"+pid+"/void", map[string]any{"reason": "cancelled"}, nil); st != 401 {
+		t.Fatalf("void without the service token = %d; want 401", st)
+	}
+	auth := map[string]string{"Authorization": "Bearer " + serviceToken}
+	if st, body := h.do(0, "POST", "/v1/payments/"+pid+"/void", map[string]any{"reason": "cancelled", "amount": 5}, auth); st != 400 {
+		t.Fatalf("void with an unknown field = %d %v; want 400", st, body)
+	}
+	for i := range 2 { // either instance, any number of times
+		st, v := h.do(i, "POST", "/v1/payments/"+pid+"/void", map[string]any{"reason": "order cancelled in Magento"}, auth)
+		if st != 200 || v["status"] != "voided" {
+			t.Fatalf("void on instance %d = %d %v; want 200 voided", i, st, v)
+		}
+	}
+	if st, _ := h.do(1, "POST", "/v1/payments/pay_unknown/void", map[string]any{}, auth); st != 404 {
+		t.Fatalf("void of an unknown payment = %d; want 404", st)
+	}
+}

@@ -99,11 +99,12 @@ type env struct {
 const defaultRules = `{"default_selection": {"type": "priority", "data": ["sandbox-a", "sandbox-b"]}, "rules": []}`
 
 type envOpts struct {
-	aRate    float64
-	aOutage  bool
-	rules    string
-	maxTries int
-	latency  time.Duration
+	aRate         float64
+	aOutage       bool
+	rules         string
+	maxTries      int
+	latency       time.Duration
+	authorizeOnly bool
 	// wrapA, when set, wraps sandbox-a as the service sees it.
 	wrapA func(gateway.Gateway) gateway.Gateway
 }
@@ -148,7 +149,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	}
 	store := checkoutstore.New(db)
 	carts := &fakeCarts{}
-	svc, err := checkout.New(checkout.Config{Capture: true, MaxAttempts: o.maxTries, DefaultRules: []byte(rules), ReconcileAfter: 5 * time.Second,
+	svc, err := checkout.New(checkout.Config{Capture: !o.authorizeOnly, MaxAttempts: o.maxTries, DefaultRules: []byte(rules), ReconcileAfter: 5 * time.Second,
 		ChargeTimeout: 20 * time.Second, ActionTimeout: 15 * time.Minute, Country: "US"},
 		checkout.Deps{Carts: carts, Sessions: checkoutstore.NewSessions(rdb, prefix), Store: store,
 			Gateways: []gateway.Gateway{ga, b}, Router: router,

@@ -494,3 +494,45 @@ func TestAbandonedActionIsSuperseded(t *testing.T) {
 		t.Fatalf("completed payment = %s, outbox %d; want captured, 1", p.Status, e.outboxCount(t, p.ID))
 	}
 }
+
+func TestVoid(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, envOpts{authorizeOnly: true})
+	s := e.session(t, "cart-void")
+	p, err := e.pay(t, s.ID, "k", sandboxgw.TokenOK)
+	if err != nil || p.Status != checkout.StatusAuthorized {
+		t.Fatalf("Pay = %v, %v; want authorized", p, err)
+	}
+	for i := 0; i < 2; i++ { // a repeated void answers the same
+		v, err := e.svc.Void(ctx, p.ID, "order cancelled in Magento")
+		if err != nil || v.Status != checkout.StatusVoided {
+			t.Fatalf("Void #%d = %v, %v; want voided", i+1, v, err)
+		}
+	}
+	if r, _ := e.a.Lookup(ctx, gateway.ChargeRequest{}, p.Attempts[0].GatewayReference); r.Status != gateway.Failed {
+		t.Fatalf("the gateway reports the voided charge %s; want failed (cancelled)", r.Status)
+	}
+	if e.outboxCount(t, p.ID) != 0 {
+		t.Fatal("an authorised payment without announce_authorized wrote an outbox event")
+	}
+	// The cart is free again.
+	if p2, err := e.pay(t, s.ID, "k2", sandboxgw.TokenOK); err != nil || p2.Status != checkout.StatusAuthorized {
+		t.Fatalf("new payment after the void = %v, %v", p2, err)
+	}
+	if _, err := e.svc.Void(ctx, "pay_nope", ""); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("Void(unknown) = %v; want not_found", err)
+	}
+
+	captured := newEnv(t, envOpts{})
+	s = captured.session(t, "cart-void-captured")
+	p, err = captured.pay(t, s.ID, "k", sandboxgw.TokenOK)
+	if err != nil || p.Status != checkout.StatusCaptured {
+		t.Fatalf("Pay = %v, %v", p, err)
+	}
+	if _, err := captured.svc.Void(ctx, p.ID, ""); !errs.Is(err, errs.Conflict) {
+		t.Fatalf("Void(captured) = %v; want conflict (refund instead)", err)
+	}
+	if got, _ := captured.svc.Payment(ctx, p.ID); got.Status != checkout.StatusCaptured {
+		t.Fatalf("after a refused void the payment is %s; want captured, unchanged", got.Status)
+	}
+}

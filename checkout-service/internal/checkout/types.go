@@ -141,6 +141,7 @@ const (
 	StatusCaptured       = "captured"
 	StatusAuthorized     = "authorized"
 	StatusFailed         = "failed"
+	StatusVoided         = "voided" // an authorisation released; nothing was taken
 )
 
 // Attempt statuses, beside the gateway.Status values.
@@ -181,7 +182,7 @@ type Payment struct {
 }
 
 // Live reports whether the payment holds its cart: in flight or paid.
-func (p *Payment) Live() bool { return p.Status != StatusFailed }
+func (p *Payment) Live() bool { return p.Status != StatusFailed && p.Status != StatusVoided }
 
 // Attempt is one call to one gateway.
 type Attempt struct {

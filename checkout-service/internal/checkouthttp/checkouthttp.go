@@ -56,6 +56,7 @@ func (h *Handler) Register(e *gin.Engine) {
 	v1.POST("/sessions/:id/payments", H(h.pay))
 	v1.GET("/payments/:id", H(h.getPayment))
 	v1.POST("/payments/:id/refunds", H(h.service(h.refund)))
+	v1.POST("/payments/:id/void", H(h.service(h.void)))
 	e.POST("/webhooks/:gateway", H(h.webhook))
 	admin := v1.Group("/admin")
 	admin.GET("/routing/rules", H(h.service(h.getRules)))
@@ -355,6 +356,30 @@ func (h *Handler) refund(c *gin.Context) error {
 		return err
 	}
 	c.JSON(http.StatusCreated, r)
+	return nil
+}
+
+type voidParams struct {
+	Reason string `json:"reason"`
+}
+
+func (p *voidParams) Validate() error {
+	if len(p.Reason) > 256 {
+		return errs.Invalidf("reason", "is at most 256 characters")
+	}
+	return nil
+}
+
+func (h *Handler) void(c *gin.Context) error {
+	var p voidParams
+	if err := httpserver.BindJSON(c, &p); err != nil {
+		return err
+	}
+	pay, err := h.Svc.Void(c.Request.Context(), c.Param("id"), p.Reason)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, paymentView(pay, true))
 	return nil
 }
 
