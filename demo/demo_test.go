@@ -71,10 +71,18 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestDemoRunsWholePlatform runs the demo as `make demo` does, with its
-// embedded MySQL and Redis, on free ports, and checks that every service is
-// ready, then that Ctrl-C (context cancellation) stops everything cleanly.
-func TestDemoRunsWholePlatform(t *testing.T) {
+// demo is a running demo stack.
+type demo struct {
+	l    layout
+	out  *syncBuffer
+	stop func()
+}
+
+// startDemo runs the demo as `make demo` does, with its embedded MySQL and
+// Redis, on free ports, until the test ends or stop is called; stop checks
+// that everything shut down cleanly.
+func startDemo(t *testing.T) *demo {
+	t.Helper()
 	l := layout{
 		magento: freeAddr(t),
 		edge:    freeAddr(t),
@@ -88,24 +96,53 @@ func TestDemoRunsWholePlatform(t *testing.T) {
 		bin: buildServices(t),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out syncBuffer
+	out := &syncBuffer{}
 	done := make(chan error, 1)
 	noEnv := func(string) string { return "" } // no MYSQL_DSN or REDIS_ADDR: embedded servers
-	go func() { done <- run(ctx, l, nil, &out, noEnv) }()
+	go func() { done <- run(ctx, l, nil, out, noEnv) }()
 
 	deadline := time.Now().Add(90 * time.Second)
 	for !strings.Contains(out.String(), "The platform is up") {
 		select {
 		case err := <-done:
+			cancel()
 			t.Fatalf("demo stopped early: %v\n%s", err, out.String())
 		default:
 		}
 		if time.Now().After(deadline) {
+			cancel()
 			t.Fatalf("demo not up after 90s:\n%s", out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	stopped := false
+	d := &demo{l: l, out: out}
+	d.stop = func() {
+		t.Helper()
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("demo stop = %v; want a clean stop", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Error("demo did not stop within 60s of Ctrl-C")
+		}
+	}
+	t.Cleanup(d.stop)
+	return d
+}
+
+// TestDemoRunsWholePlatform runs the demo, checks that every service is
+// ready, walks the journey, then checks that Ctrl-C (context cancellation)
+// stops everything cleanly.
+func TestDemoRunsWholePlatform(t *testing.T) {
+	d := startDemo(t)
+	l, out := d.l, d.out
 	for _, s := range l.services {
 		resp, err := http.Get("http://" + s.addr + "/readyz")
 		if err != nil {
@@ -128,17 +165,9 @@ func TestDemoRunsWholePlatform(t *testing.T) {
 		t.Errorf("sandbox Magento store configs without a token = %d; want 401 as Magento answers", resp.StatusCode)
 	}
 
-	journey(t, l, &out)
+	journey(t, l, out)
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("demo stop = %v; want a clean stop", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("demo did not stop within 60s of Ctrl-C")
-	}
+	d.stop()
 	for _, s := range l.services {
 		if c, err := net.Dial("tcp", s.addr); err == nil {
 			c.Close()
@@ -223,6 +252,11 @@ func otpPrefixed(env string) string {
 	}
 	return env
 }
+
+// journey drives what a shopper and a mobile app do against the running demo:
+// a login by code (reading the code from otp-service's sandbox messages), then
+// a guest checkout through checkout-service's JSON API paid with
+// tok_sandbox_ok, until magento-bridge has placed the Magento order.
 
 // journey drives what a shopper and a mobile app do against the running demo:
 // a login by code (reading the code from otp-service's sandbox messages), then

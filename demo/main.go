@@ -164,7 +164,7 @@ The platform is up:
 
 Try the journey: a guest cart with two products is waiting in the sandbox Magento. Open
   http://%s/checkout/start?cart=%s
-fill in the pages, pay with the sandbox card 4242 4242 4242 4242 (tok_sandbox_ok; 4000 0000 0000 3220 asks for
+fill in the pages, pay with the sandbox card 4242 4242 4242 4242 (tok_sandbox_ok; 4000 0027 6000 3184 asks for
 3-D Secure, 4000 0000 0000 9995 is declined for insufficient funds), and watch the confirmation page show the
 Magento order number once magento-bridge has placed it.
 Press Ctrl-C to stop.
