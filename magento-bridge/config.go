@@ -54,6 +54,13 @@ type Bridge struct {
 	// polled; RefundLookback is how far back the first poll looks.
 	RefundPollInterval time.Duration `mapstructure:"refund_poll_interval" desc:"how often credit memos and cancellations are polled"`
 	RefundLookback     time.Duration `mapstructure:"refund_lookback" desc:"how far back the first credit-memo poll looks"`
+	// ForeignOrderPollInterval is how often Magento's new orders are checked
+	// for ones paid with the bridge's offline method that the platform did
+	// not place; ForeignOrderAction is what is done about each: "alert" logs
+	// an ALERT, counts it, records it for /v1/status and comments on the
+	// order once. ("cancel" is refused: the Magento client cannot cancel.)
+	ForeignOrderPollInterval time.Duration `mapstructure:"foreign_order_poll_interval" desc:"how often new Magento orders are checked for ones with the bridge's payment method the platform did not place (unpaid)"`
+	ForeignOrderAction       string        `mapstructure:"foreign_order_action" desc:"what is done about such an order: alert (ALERT log, bridge_foreign_orders_total, /v1/status, a do-not-ship comment on the order)"`
 	// StatusInterval is how often the backlog gauges are refreshed.
 	StatusInterval time.Duration `mapstructure:"status_interval" desc:"how often the backlog gauges are refreshed"`
 }
@@ -92,6 +99,9 @@ func DefaultConfig() *Config {
 			RefundPollInterval: 30 * time.Second,
 			RefundLookback:     24 * time.Hour,
 			StatusInterval:     5 * time.Second,
+
+			ForeignOrderPollInterval: time.Minute,
+			ForeignOrderAction:       "alert",
 		},
 	}
 }
@@ -122,7 +132,8 @@ func (c *Config) Validate() error {
 		p.Add("bridge.lease", "must be at least three times magento.timeout (%s), got %s", c.Magento.Timeout, b.Lease)
 	}
 	for k, d := range map[string]time.Duration{"bridge.poll_interval": b.PollInterval, "bridge.retry_base": b.RetryBase,
-		"bridge.refund_poll_interval": b.RefundPollInterval, "bridge.status_interval": b.StatusInterval, "bridge.slow_threshold": b.SlowThreshold} {
+		"bridge.refund_poll_interval": b.RefundPollInterval, "bridge.status_interval": b.StatusInterval, "bridge.slow_threshold": b.SlowThreshold,
+		"bridge.foreign_order_poll_interval": b.ForeignOrderPollInterval} {
 		if d <= 0 {
 			p.Add(k, "must be a positive duration, got %s", d)
 		}
@@ -138,6 +149,13 @@ func (c *Config) Validate() error {
 	}
 	if b.PaymentMethod != "purchaseorder" && b.PaymentMethod != "checkmo" {
 		p.Add("bridge.payment_method", "must be purchaseorder or checkmo, got %q", b.PaymentMethod)
+	}
+	switch b.ForeignOrderAction {
+	case "alert":
+	case "cancel":
+		p.Add("bridge.foreign_order_action", "cancel is not supported (the Magento client has no cancel operation); use alert")
+	default:
+		p.Add("bridge.foreign_order_action", "must be alert, got %q", b.ForeignOrderAction)
 	}
 	if c.Env == "production" && b.AdminToken != "" && len(b.AdminToken.Reveal()) < 16 {
 		p.Add("bridge.admin_token", "must be at least 16 characters")

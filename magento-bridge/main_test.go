@@ -264,3 +264,24 @@ func TestConfigRefusesSandboxPasswordInProduction(t *testing.T) {
 		t.Errorf("Validate() with a lease shorter than 3 × magento.timeout = %v; want bridge.lease refused", err)
 	}
 }
+
+func TestConfigForeignOrderAction(t *testing.T) {
+	for _, tt := range []struct {
+		action string
+		ok     bool
+	}{{"alert", true}, {"cancel", false}, {"", false}, {"ignore", false}} {
+		cfg := DefaultConfig()
+		cfg.Env = "development"
+		cfg.Bridge.ForeignOrderAction = tt.action
+		err := cfg.Validate()
+		if ok := err == nil; ok != tt.ok || !ok && !strings.Contains(err.Error(), "bridge.foreign_order_action") {
+			t.Errorf("Validate() with foreign_order_action %q = %v; want ok %v", tt.action, err, tt.ok)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.Env = "development"
+	cfg.Bridge.ForeignOrderPollInterval = 0
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "bridge.foreign_order_poll_interval") {
+		t.Errorf("Validate() with foreign_order_poll_interval 0 = %v; want it refused", err)
+	}
+}

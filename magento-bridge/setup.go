@@ -20,7 +20,8 @@ import (
 )
 
 // setup wires the service's routes and workers: the order sync, the refund
-// and cancellation sync, the status refresher and the HTTP API.
+// and cancellation sync, the foreign-order watch, the status refresher and
+// the HTTP API.
 func setup(ctx context.Context, cfg *Config, d *service.Deps) (func(), error) {
 	store := bridgestore.New(d.DB)
 	metrics := bridge.NewMetrics(d.Server.Registry())
@@ -67,8 +68,17 @@ func setup(ctx context.Context, cfg *Config, d *service.Deps) (func(), error) {
 		PageSize: 100,
 	}, store, m, payments, metrics, log.Named("refunds"), d.Now)
 
+	foreign := bridge.NewForeignOrderWatch(bridge.ForeignConfig{
+		Interval:      cfg.Bridge.ForeignOrderPollInterval,
+		Lookback:      24 * time.Hour,
+		Overlap:       5 * time.Minute,
+		PaymentMethod: cfg.Bridge.PaymentMethod,
+		PageSize:      100,
+	}, store, m, metrics, log.Named("foreign_orders"), d.Now)
+
 	d.Go("orders", syncer.Run)
 	d.Go("refunds", refunds.Run)
+	d.Go("foreign_orders", foreign.Run)
 	d.Go("status", func(ctx context.Context) error {
 		t := time.NewTicker(cfg.Bridge.StatusInterval)
 		defer t.Stop()

@@ -134,6 +134,9 @@ type Status struct {
 	InFlight         int64   `json:"in_flight"`
 	DeadLetters      int64   `json:"dead_letters"`
 	SyncedTotal      int64   `json:"synced_total"`
+	// ForeignOrders counts the Magento orders paid with the bridge's offline
+	// method that the platform did not place (bridge_foreign_orders).
+	ForeignOrders int64 `json:"foreign_orders"`
 }
 
 // Refund is a credit memo on a platform order and its way to the gateway

@@ -30,6 +30,7 @@ import (
 	"github.com/magefleet/platform/internal/database/databasetest"
 	"github.com/magefleet/platform/internal/magento"
 	"github.com/magefleet/platform/internal/magentosandbox"
+	"github.com/magefleet/platform/internal/magentosandbox/sandboxtest"
 	"github.com/magefleet/platform/internal/paymentevent"
 	"github.com/magefleet/platform/magento-bridge/internal/bridge"
 	"github.com/magefleet/platform/magento-bridge/internal/bridgestore"
@@ -78,7 +79,7 @@ type refundCall struct {
 // fakeCheckout stands in for checkout-service's refund endpoint and records
 // every call; like the real one it refunds each refund_id once.
 type fakeCheckout struct {
-	srv      *httptest.Server
+	srv      *httptest.Server // nil with harnessOptions.schema
 	mu       sync.Mutex
 	calls    []refundCall
 	voids    []string
@@ -137,7 +138,7 @@ type harness struct {
 	dsn      string
 	store    *bridgestore.Store
 	sb       *magentosandbox.Sandbox
-	srv      *httptest.Server
+	srv      *httptest.Server // nil with harnessOptions.schema
 	mc       *magento.Client
 	checkout *fakeCheckout
 	clock    *clock
@@ -186,6 +187,9 @@ type harnessOptions struct {
 	magentoTimeout time.Duration
 	cap            int
 	quiet          bool
+	// schema serves the sandbox through sandboxtest, which validates every
+	// exchange against Magento's schema (the in-flight count stays zero).
+	schema bool
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -209,15 +213,24 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if err := database.Migrate(ctx, db, "magento_bridge_migrations", bridgeMigrations(), zap.NewNop()); err != nil {
 		t.Fatalf("bridge migrations: %v", err)
 	}
-	sb := magentosandbox.New(magentosandbox.Options{})
+	ifl := &inFlight{}
+	var sb *magentosandbox.Sandbox
+	var srv *httptest.Server
+	var baseURL string
+	if o.schema {
+		s := sandboxtest.New(t, magentosandbox.Options{})
+		sb, baseURL = s.Sandbox, s.URL
+	} else {
+		sb = magentosandbox.New(magentosandbox.Options{})
+		srv = httptest.NewServer(ifl.wrap(sb.Handler()))
+		t.Cleanup(srv.Close)
+		baseURL = srv.URL
+	}
 	if err := sb.SetStock(testSKU, 1e7); err != nil {
 		t.Fatalf("stock: %v", err)
 	}
-	ifl := &inFlight{}
-	srv := httptest.NewServer(ifl.wrap(sb.Handler()))
-	t.Cleanup(srv.Close)
 	mcfg := magento.DefaultConfig()
-	mcfg.BaseURL = srv.URL
+	mcfg.BaseURL = baseURL
 	mcfg.AdminUsername, mcfg.AdminPassword = "admin", "admin123"
 	mcfg.Timeout = o.magentoTimeout
 	mcfg.MaxConcurrent = 64

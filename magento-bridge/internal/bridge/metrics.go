@@ -26,6 +26,7 @@ type Metrics struct {
 	MagentoLimit    prometheus.Gauge
 	Refunds         *prometheus.CounterVec
 	Voids           *prometheus.CounterVec
+	ForeignOrders   prometheus.Counter
 }
 
 // NewMetrics builds the metrics and registers them with reg when it is not
@@ -54,11 +55,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		MagentoLimit:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_magento_concurrency_limit", Help: "Current adaptive cap on requests in flight to Magento."}),
 		Refunds:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_refunds_total", Help: "Credit memos refunded through checkout, by outcome."}, []string{"outcome"}),
 		Voids:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_voids_total", Help: "Cancelled orders whose authorisation was voided, by outcome."}, []string{"outcome"}),
+		ForeignOrders: prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_foreign_orders_total",
+			Help: "Magento orders with the bridge's offline payment method that the platform did not place: unpaid (alert)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Backlog, m.OldestAge, m.InFlight, m.OpenDeadLetters, m.Synced, m.Duplicates, m.DuplicateOrders,
 			m.AmountMismatch, m.LostLeases, m.Unplaceable, m.Retries, m.DeadLetters, m.Lag, m.EventDuration,
-			m.MagentoLatency, m.MagentoErrors, m.MagentoLimit, m.Refunds, m.Voids)
+			m.MagentoLatency, m.MagentoErrors, m.MagentoLimit, m.Refunds, m.Voids, m.ForeignOrders)
 	}
 	return m
 }

@@ -1,6 +1,7 @@
 // Package bridgehttp serves magento-bridge's HTTP API: GET /v1/status for
-// dashboards and load balancers, and the operator's dead-letter API under
-// /v1/admin/, which requires the bridge's admin token as a bearer token.
+// dashboards and load balancers, and the operator's dead-letter and
+// foreign-order API under /v1/admin/, which requires the bridge's admin token
+// as a bearer token.
 package bridgehttp
 
 import (
@@ -26,6 +27,7 @@ type Store interface {
 	DeadLetters(ctx context.Context, all bool, limit int) ([]bridge.DeadLetter, error)
 	DeadLetterByID(ctx context.Context, id int64) (*bridge.DeadLetter, error)
 	Replay(ctx context.Context, id int64, by string, now time.Time) (*bridge.DeadLetter, error)
+	ForeignOrders(ctx context.Context, limit int) ([]bridge.ForeignOrder, error)
 }
 
 // Handlers serve the API.
@@ -43,6 +45,7 @@ func (h *Handlers) Register(r gin.IRouter) {
 	admin.GET("/dead-letters", httpserver.H(h.listDeadLetters))
 	admin.GET("/dead-letters/:id", httpserver.H(h.getDeadLetter))
 	admin.POST("/dead-letters/:id/replay", httpserver.H(h.replay))
+	admin.GET("/foreign-orders", httpserver.H(h.listForeignOrders))
 }
 
 func (h *Handlers) status(c *gin.Context) error {
@@ -98,6 +101,28 @@ func (h *Handlers) listDeadLetters(c *gin.Context) error {
 		return err
 	}
 	c.JSON(http.StatusOK, gin.H{"dead_letters": list})
+	return nil
+}
+
+// listForeignOrders lists the Magento orders with the bridge's payment method
+// that the platform did not place, newest first.
+func (h *Handlers) listForeignOrders(c *gin.Context) error {
+	p := listParams{Limit: 100}
+	if s := c.Query("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return errs.Invalidf("limit", "must be a number")
+		}
+		p.Limit = n
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	list, err := h.Store.ForeignOrders(c.Request.Context(), p.Limit)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"foreign_orders": list})
 	return nil
 }
 

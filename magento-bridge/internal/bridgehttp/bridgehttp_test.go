@@ -45,6 +45,10 @@ func (s *store) Replay(ctx context.Context, id int64, by string, now time.Time) 
 	return &bridge.DeadLetter{ID: id, Status: "replayed"}, nil
 }
 
+func (s *store) ForeignOrders(ctx context.Context, limit int) ([]bridge.ForeignOrder, error) {
+	return []bridge.ForeignOrder{{OrderID: 12, IncrementID: "000000012", Amount: 5700, Currency: "USD"}}, nil
+}
+
 func TestAPI(t *testing.T) {
 	srv, err := httpserver.New(config.DefaultHTTP("127.0.0.1:0"), zap.NewNop())
 	if err != nil {
@@ -68,6 +72,8 @@ func TestAPI(t *testing.T) {
 		{"POST", "/v1/admin/dead-letters/7/replay", "", 401, `"unauthorized"`},
 		{"POST", "/v1/admin/dead-letters/7/replay", "secret-admin-token", 200, `"status":"replayed"`},
 		{"POST", "/v1/admin/dead-letters/7/replay", "secret-admin-token", 409, `"conflict"`},
+		{"GET", "/v1/admin/foreign-orders", "", 401, `"unauthorized"`},
+		{"GET", "/v1/admin/foreign-orders", "secret-admin-token", 200, `"increment_id":"000000012"`},
 	}
 	for _, tt := range tests {
 		req := httptest.NewRequest(tt.method, tt.path, nil)

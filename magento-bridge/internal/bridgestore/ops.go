@@ -33,6 +33,9 @@ func (s *Store) Status(ctx context.Context, now time.Time) (bridge.Status, error
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM bridge_orders WHERE step = 'done'`).Scan(&st.SyncedTotal); err != nil {
 		return st, fmt.Errorf("status: %w", err)
 	}
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM bridge_foreign_orders`).Scan(&st.ForeignOrders); err != nil {
+		return st, fmt.Errorf("status: %w", err)
+	}
 	return st, nil
 }
 
