@@ -76,7 +76,9 @@ func TestDemoInChromium(t *testing.T) {
 					b.do("pay", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("confirm")))
 				}
 			}
-			b.do("wait for the Magento order number", chromedp.WaitVisible(chromedp.CSS(`#order-number strong`)))
+			// Usually under a second; bounded generously because a payment whose
+			// answer was lost settles through the reconciler (30 s) first.
+			b.doWithin(2*time.Minute, "wait for the Magento order number", chromedp.WaitVisible(chromedp.CSS(`#order-number strong`)))
 			order := b.text(`#order-number strong`)
 			b.shot("5-confirmation")
 			if !placedInMagento(t, d.l, order) {
@@ -165,7 +167,12 @@ func newBrowser(t *testing.T) context.Context {
 
 func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
+	b.doWithin(45*time.Second, what, steps...)
+}
+
+func (b *browser) doWithin(limit time.Duration, what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, limit)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		b.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
