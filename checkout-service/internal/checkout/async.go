@@ -41,8 +41,13 @@ func (s *Service) Reconcile(ctx context.Context, id string) (*Payment, error) {
 	att := p.Attempts[len(p.Attempts)-1]
 	switch att.Status {
 	case string(gateway.Failed), AttemptNotCharged:
-		// interrupted between a decline and the next attempt
-		return s.fail(ctx, id, nil, &gateway.Decline{Code: att.DeclineCode, Message: att.ErrorMessage, Bucket: gateway.Bucket(att.DeclineBucket)})
+		// interrupted between a decline and the next attempt: a technical
+		// one (nothing charged, no issuer decision) resumes the cascade
+		d := &gateway.Decline{Code: att.DeclineCode, Message: att.ErrorMessage, Bucket: gateway.Bucket(att.DeclineBucket)}
+		if d.Bucket == gateway.Technical {
+			return s.lateCascade(ctx, p, nil, d)
+		}
+		return s.fail(ctx, id, nil, d)
 	}
 	gw, ok := s.gws[att.Gateway]
 	if !ok {
@@ -58,7 +63,9 @@ func (s *Service) Reconcile(ctx context.Context, id string) (*Payment, error) {
 }
 
 // apply moves a payment on from a gateway's report about one attempt
-// (Lookup, a webhook, a 3-D Secure return). States only move forward.
+// (Lookup, a webhook, a 3-D Secure return). States only move forward. A held
+// payment's latest attempt confirmed not charged after a technical failure
+// cascades to the next gateway (lateCascade) when it can, else fails.
 func (s *Service) apply(ctx context.Context, p *Payment, att Attempt, res gateway.Result, fromLookup bool) (*Payment, error) {
 	now := s.now().UTC()
 	switch res.Status {
@@ -75,8 +82,14 @@ func (s *Service) apply(ctx context.Context, p *Payment, att Attempt, res gatewa
 		if d == nil {
 			d = technical("processing_error", "The payment failed.")
 		}
+		if d.Bucket == gateway.Authentication && isStepUp(p, att) {
+			d = stepUpFailed(d) // the one step-up failed: stop, never loop
+		}
 		att.Status = string(gateway.Failed)
 		setDecline(&att, res.Reference, d)
+		if d.Bucket == gateway.Technical && latest(p, att) {
+			return s.lateCascade(ctx, p, &att, d)
+		}
 		return s.fail(ctx, p.ID, &att, d)
 	case gateway.NotFound:
 		if !fromLookup {
@@ -89,6 +102,9 @@ func (s *Service) apply(ctx context.Context, p *Payment, att Attempt, res gatewa
 		att.Status = AttemptNotCharged
 		d := technical("not_charged", "The payment was interrupted; nothing was charged. Please try again.")
 		setDecline(&att, "", d)
+		if latest(p, att) {
+			return s.lateCascade(ctx, p, &att, d)
+		}
 		return s.fail(ctx, p.ID, &att, d)
 	case gateway.RequiresAction:
 		if p.Status == StatusRequiresAction && now.Sub(att.CreatedAt) > s.cfg.ActionTimeout && fromLookup {
@@ -107,6 +123,11 @@ func (s *Service) apply(ctx context.Context, p *Payment, att Attempt, res gatewa
 	}
 	// processing or unknown: look again later
 	return s.reschedule(ctx, p.ID, now.Add(s.cfg.ReconcileAfter))
+}
+
+// latest reports whether att is the payment's latest attempt.
+func latest(p *Payment, att Attempt) bool {
+	return len(p.Attempts) > 0 && p.Attempts[len(p.Attempts)-1].No == att.No
 }
 
 func (s *Service) reschedule(ctx context.Context, id string, at time.Time) (*Payment, error) {

@@ -87,13 +87,14 @@ func (f *fakeCarts) SetShipping(context.Context, checkout.CartRef, checkout.Ship
 }
 
 type env struct {
-	svc   *checkout.Service
-	store *checkoutstore.Store
-	db    *sql.DB
-	rdb   redis.UniversalClient
-	a, b  *sandboxgw.Gateway
-	clock *clock
-	carts *fakeCarts
+	svc    *checkout.Service
+	store  *checkoutstore.Store
+	db     *sql.DB
+	rdb    redis.UniversalClient
+	prefix string
+	a, b   *sandboxgw.Gateway
+	clock  *clock
+	carts  *fakeCarts
 }
 
 const defaultRules = `{"default_selection": {"type": "priority", "data": ["sandbox-a", "sandbox-b"]}, "rules": []}`
@@ -159,7 +160,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Wait)
-	return &env{svc: svc, store: store, db: db, rdb: rdb, a: a, b: b, clock: clk, carts: carts}
+	return &env{svc: svc, store: store, db: db, rdb: rdb, prefix: prefix, a: a, b: b, clock: clk, carts: carts}
 }
 
 // session opens a guest session with address and shipping method set.

@@ -298,13 +298,20 @@ func outcomeOf(r gateway.Result) string {
 }
 
 // drive tries the candidates in order until one takes the payment, a
-// decline stops the cascade, or an outcome is unknown.
+// decline stops the cascade, or an outcome is unknown. pay.Attempts are the
+// attempts made so far (a late cascade from the reconciler continues them):
+// they count against MaxAttempts and say whether the one generic cascade and
+// the one 3-D Secure step-up were used already.
 func (s *Service) drive(ctx context.Context, pay *Payment, token string, candidates []string, declines int) (*Payment, error) {
-	genericUsed := false
+	genericUsed := usedBucket(pay.Attempts, gateway.Generic)
+	stepUpUsed := usedBucket(pay.Attempts, gateway.Authentication)
 	var last *gateway.Decline
-	tried := 0
-	for _, name := range candidates {
-		if tried >= s.cfg.MaxAttempts {
+	queue := append([]string(nil), candidates...)
+	threeDS := false // the next attempt is the step-up
+	for len(queue) > 0 {
+		name := queue[0]
+		queue = queue[1:]
+		if len(pay.Attempts) >= s.cfg.MaxAttempts {
 			break
 		}
 		gw, ok := s.gws[name]
@@ -316,11 +323,17 @@ func (s *Service) drive(ctx context.Context, pay *Payment, token string, candida
 				Message: "This card was tried too often. Please use another payment method."}
 			break
 		}
-		tried++
+		stepUp := threeDS
+		threeDS = false
 		now := s.now().UTC()
 		att := Attempt{No: len(pay.Attempts) + 1, Gateway: name, Status: AttemptPending, CreatedAt: now, UpdatedAt: now}
 		att.IdempotencyKey = fmt.Sprintf("pay_%s_att_%d", pay.ID, att.No)
 		if err := s.store.InsertAttempt(ctx, pay.ID, att); err != nil {
+			if errs.Is(err, errs.Conflict) {
+				// Another driver (a reconciler, a webhook) wrote this attempt
+				// first and owns it: never a second charge.
+				return s.store.Payment(ctx, pay.ID)
+			}
 			return nil, err // the payment stays processing; the reconciler resolves it
 		}
 		pay.Attempts = append(pay.Attempts, att)
@@ -328,6 +341,7 @@ func (s *Service) drive(ctx context.Context, pay *Payment, token string, candida
 			return nil, err
 		}
 		req := s.chargeRequest(pay, att, token)
+		req.ThreeDS = stepUp
 		start := time.Now()
 		res, cerr := gw.Charge(ctx, req)
 		if err := s.at("charged"); err != nil {
@@ -342,13 +356,18 @@ func (s *Service) drive(ctx context.Context, pay *Payment, token string, candida
 		case gateway.RequiresAction:
 			return s.hold(ctx, pay.ID, att, res, StatusRequiresAction, s.cfg.ActionTimeout)
 		case gateway.Processing, gateway.Unknown, "":
-			// Outcome unknown: never cascade; the reconciler looks it up.
+			// Outcome unknown: never cascade; the reconciler looks it up and,
+			// once it is confirmed not charged, may cascade with the token.
+			s.keepToken(ctx, pay.ID, token)
 			return s.hold(ctx, pay.ID, att, res, StatusProcessing, s.cfg.ReconcileAfter)
 		}
 		// Failed or NotFound: nothing was charged.
 		d := res.Decline
 		if d == nil {
 			d = technical("processing_error", "The payment could not be processed.")
+		}
+		if stepUp && d.Bucket == gateway.Authentication {
+			d = stepUpFailed(d)
 		}
 		last = d
 		if d.Bucket != gateway.Technical {
@@ -374,6 +393,13 @@ func (s *Service) drive(ctx context.Context, pay *Payment, token string, candida
 		case gateway.Generic:
 			cascade = !genericUsed
 			genericUsed = true
+		case gateway.Authentication:
+			// Step up to 3-D Secure on the same gateway, once per payment:
+			// the shopper gets requires_action, never a silent loop.
+			if !stepUpUsed {
+				stepUpUsed, cascade, threeDS = true, true, true
+				queue = append([]string{name}, queue...)
+			}
 		case gateway.Hard:
 			s.block(ctx, pay.CardFingerprint)
 		}
@@ -385,6 +411,40 @@ func (s *Service) drive(ctx context.Context, pay *Payment, token string, candida
 		last = technical("no_gateway_attempted", "No payment gateway could take the payment.")
 	}
 	return s.fail(ctx, pay.ID, nil, last)
+}
+
+// usedBucket reports whether an attempt was declined in bucket b: a generic
+// decline spends the one generic cascade, an authentication decline the one
+// step-up.
+func usedBucket(atts []Attempt, b gateway.Bucket) bool {
+	for _, a := range atts {
+		if a.DeclineBucket == string(b) {
+			return true
+		}
+	}
+	return false
+}
+
+// isStepUp reports whether att is a 3-D Secure step-up: the attempt before
+// it was an authentication decline.
+func isStepUp(p *Payment, att Attempt) bool {
+	for i, a := range p.Attempts {
+		if a.No == att.No {
+			return i > 0 && p.Attempts[i-1].DeclineBucket == string(gateway.Authentication)
+		}
+	}
+	return false
+}
+
+// stepUpFailed is the decline of a step-up attempt whose authentication
+// failed: the payment stops there.
+func stepUpFailed(d *gateway.Decline) *gateway.Decline {
+	raw := d.Raw
+	if raw == "" {
+		raw = d.Code
+	}
+	return &gateway.Decline{Code: "authentication_failed", Bucket: gateway.Authentication, Raw: raw,
+		Message: "The card could not be authenticated with 3-D Secure; nothing was charged. Please use another payment method."}
 }
 
 func setDecline(a *Attempt, ref string, d *gateway.Decline) {
@@ -532,6 +592,9 @@ func (s *Service) hold(ctx context.Context, id string, att Attempt, res gateway.
 		}
 		rc := now.Add(after)
 		p.Status, p.ReconcileAt, p.NextAction = status, &rc, res.NextAction
+		if status == StatusRequiresAction {
+			p.DeclineCode, p.ErrorMessage = "", "" // e.g. the authentication_required that led to the step-up
+		}
 		p.Gateway = att.Gateway
 		if res.Reference != "" {
 			p.GatewayReference = res.Reference

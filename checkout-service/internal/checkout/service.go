@@ -49,6 +49,11 @@ type Config struct {
 	// ReturnURL is where a shopper lands after a gateway action; "{payment}"
 	// is replaced by the payment id.
 	ReturnURL string
+	// HeldTokenTTL is how long the card token of a payment held for
+	// reconciliation is kept (in Redis) so that the reconciler can cascade
+	// to the next gateway once the held attempt is confirmed not charged;
+	// default 1 hour. After it the payment fails as before.
+	HeldTokenTTL time.Duration
 	// DefaultRules is the rule document used until one is saved.
 	DefaultRules []byte
 	// Merchant country, for routing facts when no address is known.
@@ -116,6 +121,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if cfg.ActionTimeout == 0 {
 		cfg.ActionTimeout = 30 * time.Minute
 	}
+	if cfg.HeldTokenTTL == 0 {
+		cfg.HeldTokenTTL = time.Hour
+	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -138,7 +146,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 }
 
 // SetHook installs a test hook called at named points of a payment
-// ("payment_created", "attempt_written", "charged"); an error it returns
+// ("payment_created", "attempt_written", "charged", and "cascade_resolved"
+// when the reconciler has recorded a held attempt as not charged and is
+// about to cascade); an error it returns
 // aborts the payment there, as a crash would.
 func (s *Service) SetHook(h func(point string) error) { s.hook = h }
 

@@ -8,7 +8,11 @@
 // point is resolved by the reconciler through Lookup and nobody is charged
 // twice (I2, I5). A technical failure cascades to the next gateway only once
 // Lookup confirms the first attempt charged nothing; an unknown outcome holds
-// the payment for reconciliation. When a payment is captured (or authorised,
+// the payment for reconciliation, and when the reconciler or a webhook later
+// confirms the held attempt charged nothing after a technical failure, the
+// cascade continues from there (the late cascade, cascade.go). An
+// authentication_required decline steps up to 3-D Secure once per payment
+// (requires_action), never looping. When a payment is captured (or authorised,
 // per Config.AnnounceAuthorized) the same MySQL transaction writes the
 // payment.captured outbox event (package paymentevent).
 //

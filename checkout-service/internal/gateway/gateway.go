@@ -98,6 +98,11 @@ type ChargeRequest struct {
 	Description    string
 	Capture        bool // capture immediately (else authorise only)
 	Metadata       map[string]string
+	// ThreeDS asks the gateway to authenticate the shopper with 3-D Secure
+	// (Stripe's request_three_d_secure "any"): the step-up attempt after an
+	// authentication_required decline. A gateway that cannot honour it
+	// charges as usual.
+	ThreeDS bool
 }
 
 // Result is a charge's state.

@@ -12,6 +12,14 @@
 //	tok_sandbox_timeout             the charge is taken but the answer times out
 //	                                (errs.OutcomeUnknown); Lookup reports processing
 //	                                until SettleAfter has passed, then captured
+//	tok_sandbox_timeout_not_charged on a payment's first attempt (ChargeRequest.Attempt 1)
+//	                                the answer times out (errs.OutcomeUnknown) and Lookup
+//	                                reports processing until SettleAfter has passed, then
+//	                                failed with processing_error: nothing was charged; on
+//	                                later attempts it is captured like tok_sandbox_ok
+//	tok_sandbox_auth_required       failed, authentication_required (bucket authentication);
+//	                                with ChargeRequest.ThreeDS (the step-up) requires_action,
+//	                                completed on the 3-D Secure page like tok_sandbox_3ds
 //
 // Every charge's state is kept in Redis under the instance's name, so any
 // checkout-service instance can look it up, also after a restart, and a
@@ -48,6 +56,8 @@ const (
 	TokenInsufficientFunds = "tok_sandbox_insufficient_funds"
 	TokenStolen            = "tok_sandbox_stolen"
 	TokenTimeout           = "tok_sandbox_timeout"
+	TokenTimeoutNotCharged = "tok_sandbox_timeout_not_charged"
+	TokenAuthRequired      = "tok_sandbox_auth_required"
 )
 
 // SignatureHeader carries a sandbox webhook's signature:
@@ -183,6 +193,19 @@ func (g *Gateway) Charge(ctx context.Context, req gateway.ChargeRequest) (gatewa
 		ch.Status, ch.Decline = gateway.Failed, Decline("stolen_card")
 	case TokenTimeout:
 		ch.Status, ch.SettleAt, timedOut = success, g.now().Add(g.cfg.SettleAfter), true
+	case TokenTimeoutNotCharged:
+		if req.Attempt <= 1 {
+			ch.Status, ch.Decline = gateway.Failed, Decline("processing_error")
+			ch.SettleAt, timedOut = g.now().Add(g.cfg.SettleAfter), true
+		} else {
+			ch.Status = success
+		}
+	case TokenAuthRequired:
+		if req.ThreeDS {
+			ch.Status = gateway.RequiresAction
+		} else {
+			ch.Status, ch.Decline = gateway.Failed, Decline("authentication_required")
+		}
 	default:
 		ch.Status, ch.Decline = gateway.Failed, Decline("invalid_payment_token")
 	}
@@ -205,8 +228,10 @@ func Decline(code string) *gateway.Decline {
 	switch code {
 	case "processing_error", "issuer_not_available", "try_again_later":
 		d.Bucket, d.Message = gateway.Technical, "The payment could not be processed. Please try again."
-	case "authentication_required", "authentication_failed":
+	case "authentication_required":
 		d.Bucket, d.Message = gateway.Authentication, "The card needs authentication."
+	case "authentication_failed":
+		d.Bucket, d.Message = gateway.Authentication, "The card could not be authenticated (3-D Secure)."
 	case "generic_decline", "do_not_honor", "call_issuer":
 		d.Bucket, d.Message = gateway.Generic, "The card was declined. Please use another payment method."
 	case "insufficient_funds", "incorrect_cvc", "expired_card", "card_velocity_exceeded", "invalid_payment_token":
@@ -412,7 +437,7 @@ func (g *Gateway) ParseWebhook(_ context.Context, h http.Header, body []byte, no
 func (g *Gateway) result(ch charge) gateway.Result {
 	r := gateway.Result{Status: ch.Status, Reference: ch.Reference, Decline: ch.Decline, Fee: ch.Fee}
 	if !ch.SettleAt.IsZero() && g.now().Before(ch.SettleAt) {
-		r.Status = gateway.Processing
+		r.Status, r.Decline = gateway.Processing, nil
 	}
 	if ch.Status == gateway.RequiresAction {
 		r.NextAction = &gateway.NextAction{Type: "redirect", URL: strings.TrimSuffix(g.cfg.ActionURL, "/") + "/" + ch.Reference}

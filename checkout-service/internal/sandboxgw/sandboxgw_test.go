@@ -166,3 +166,45 @@ func TestWebhookSignatures(t *testing.T) {
 		}
 	}
 }
+
+func TestTimeoutNotChargedToken(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	a, other := pair(t, sandboxgw.Config{SuccessRate: 1, SettleAfter: 10 * time.Second}, func() time.Time { return now })
+	ctx := context.Background()
+	r1 := req("pay_1_att_1", sandboxgw.TokenTimeoutNotCharged)
+	r1.Attempt = 1
+	if _, err := a.Charge(ctx, r1); !errs.Is(err, errs.OutcomeUnknown) {
+		t.Fatalf("Charge(timeout_not_charged) error = %v; want outcome_unknown", err)
+	}
+	if r, err := other.Lookup(ctx, r1, ""); err != nil || r.Status != gateway.Processing || r.Decline != nil {
+		t.Fatalf("Lookup before settling = %+v, %v; want processing", r, err)
+	}
+	now = now.Add(11 * time.Second)
+	r, err := other.Lookup(ctx, r1, "")
+	if err != nil || r.Status != gateway.Failed || r.Decline == nil || r.Decline.Code != "processing_error" || r.Decline.Bucket != gateway.Technical || r.Fee != 0 {
+		t.Fatalf("Lookup after settling = %+v, %v; want failed processing_error (technical), no fee", r, err)
+	}
+	r2 := req("pay_1_att_2", sandboxgw.TokenTimeoutNotCharged)
+	r2.Attempt = 2
+	if r, err := a.Charge(ctx, r2); err != nil || r.Status != gateway.Captured {
+		t.Fatalf("Charge(timeout_not_charged, attempt 2) = %+v, %v; want captured", r, err)
+	}
+}
+
+func TestAuthRequiredToken(t *testing.T) {
+	a, _ := pair(t, sandboxgw.Config{SuccessRate: 1, ActionURL: "https://x/sandbox/3ds"}, nil)
+	ctx := context.Background()
+	r, err := a.Charge(ctx, req("k1", sandboxgw.TokenAuthRequired))
+	if err != nil || r.Status != gateway.Failed || r.Decline == nil || r.Decline.Code != "authentication_required" || r.Decline.Bucket != gateway.Authentication {
+		t.Fatalf("Charge(auth_required) = %+v, %v; want failed authentication_required", r, err)
+	}
+	step := req("k2", sandboxgw.TokenAuthRequired)
+	step.ThreeDS = true
+	r, err = a.Charge(ctx, step)
+	if err != nil || r.Status != gateway.RequiresAction || r.NextAction == nil || r.NextAction.URL != "https://x/sandbox/3ds/"+r.Reference {
+		t.Fatalf("Charge(auth_required, ThreeDS) = %+v, %v; want requires_action with the 3-D Secure page", r, err)
+	}
+	if r, err := a.Complete(ctx, r.Reference, false); err != nil || r.Status != gateway.Failed || r.Decline.Code != "authentication_failed" {
+		t.Fatalf("Complete(rejected) = %+v, %v; want failed authentication_failed", r, err)
+	}
+}
