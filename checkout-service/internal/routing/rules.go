@@ -157,8 +157,13 @@ type Ruleset struct {
 	syms        symtab
 	// guards[i] is the amount range outside which rule i cannot match.
 	guards []guard
-	// nconds is the number of distinct conditions.
+	// nconds is the number of distinct conditions; conds[id] is one of them.
 	nconds int
+	conds  []*cond
+	// flat[i] lists the condition ids of rule i when it is one statement
+	// without nested branches (the common shape), so that matching it walks
+	// one contiguous slice; nil otherwise.
+	flat [][]int32
 }
 
 type guard struct{ lo, hi int64 }
@@ -469,6 +474,7 @@ func (rs *Ruleset) dedupe() {
 				if !ok {
 					id = int32(len(ids))
 					ids[k] = id
+					rs.conds = append(rs.conds, c)
 				}
 				c.id = id
 			}
@@ -479,6 +485,18 @@ func (rs *Ruleset) dedupe() {
 		walk(rs.rules[i].stmts)
 	}
 	rs.nconds = len(ids)
+	rs.flat = make([][]int32, len(rs.rules))
+	for i := range rs.rules {
+		st := rs.rules[i].stmts
+		if len(st) != 1 || len(st[0].nested) != 0 {
+			continue
+		}
+		ids := make([]int32, len(st[0].conds))
+		for ci := range st[0].conds {
+			ids[ci] = st[0].conds[ci].id
+		}
+		rs.flat[i] = ids
+	}
 }
 
 // guard computes each rule's amount range from its statements' amount
@@ -807,6 +825,22 @@ func normalizeYAML(v any) any {
 // matchRule reports whether rule i matches; the top level is evaluated
 // without recursion, as most statements have no nested branches.
 func (rs *Ruleset) matchRule(i int32, f *factVals, memo []uint8) bool {
+	if ids := rs.flat[i]; ids != nil {
+		for _, id := range ids {
+			m := memo[id]
+			if m == 0 {
+				m = 2
+				if rs.conds[id].eval(f) {
+					m = 1
+				}
+				memo[id] = m
+			}
+			if m != 1 {
+				return false
+			}
+		}
+		return true
+	}
 	stmts := rs.rules[i].stmts
 	for si := range stmts {
 		st := &stmts[si]
