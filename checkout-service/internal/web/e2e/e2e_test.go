@@ -7,16 +7,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
 	cdplog "github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/gin-gonic/gin"
@@ -32,6 +28,7 @@ import (
 	"github.com/magefleet/platform/checkout-service/internal/routing"
 	"github.com/magefleet/platform/checkout-service/internal/sandboxgw"
 	"github.com/magefleet/platform/checkout-service/internal/web"
+	"github.com/magefleet/platform/internal/browsertest"
 	"github.com/magefleet/platform/internal/cache/cachetest"
 	"github.com/magefleet/platform/internal/config"
 	"github.com/magefleet/platform/internal/database/databasetest"
@@ -40,8 +37,6 @@ import (
 	"github.com/magefleet/platform/internal/magento"
 	"github.com/magefleet/platform/internal/magentosandbox"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // stack is the platform's checkout side as a shopper reaches it.
 type stack struct {
@@ -176,163 +171,30 @@ func (s *stack) bridge(ctx context.Context, t *testing.T) {
 
 // artifacts returns the directory screenshots go to: $ARTIFACTS_DIR, or
 // .artifacts/web-e2e at the repository root (ignored by git).
-func artifacts(t *testing.T) string {
-	dir := os.Getenv("ARTIFACTS_DIR")
-	if dir == "" {
-		wd, _ := os.Getwd()
-		for d := wd; d != filepath.Dir(d); d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				dir = filepath.Join(d, ".artifacts")
-				break
-			}
-		}
-	}
-	dir = filepath.Join(dir, "web-e2e")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// newBrowser starts headless Chromium with a fresh profile, sized like a phone.
+// newBrowser starts headless Chromium, phone-sized; a wrong one-time code is a
+// 401 the page handles (the customer test types one on purpose).
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	path := os.Getenv("CHROMIUM_PATH")
-	if path == "" {
-		path = chromiumPath
-	}
-	if _, err := exec.LookPath(path); err != nil {
-		t.Fatalf("Chromium is required at %s (make deps installs it; CHROMIUM_PATH overrides): %v", path, err)
-	}
-	opts := append([]chromedp.ExecAllocatorOption{},
-		chromedp.ExecPath(path),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(412, 915),
-	)
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(412, 915, chromedp.EmulateScale(1))); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	// Every console error (CSP violations, failed loads) and uncaught
-	// exception fails the test: the pages must run clean under their CSP.
-	var (
-		mu       sync.Mutex
-		problems []string
-		wg       sync.WaitGroup
-	)
-	entries, exceptions := chromedp.Events(ctx, cdplog.EntryAdded), chromedp.Events(ctx, runtime.ExceptionThrown)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		for ev, err := range entries {
-			if err != nil {
-				return
-			}
-			// A wrong one-time code is a 401 the page handles (the customer test types one on purpose).
-			expected := ev.Entry != nil && strings.HasSuffix(ev.Entry.URL, "/auth/v1/otp/verify") && strings.Contains(ev.Entry.Text, "401")
-			if ev.Entry != nil && ev.Entry.Level == cdplog.EntryLevelError && !expected {
-				mu.Lock()
-				problems = append(problems, fmt.Sprintf("console %s: %s %s", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL))
-				mu.Unlock()
-			}
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		for ev, err := range exceptions {
-			if err != nil {
-				return
-			}
-			if d := ev.ExceptionDetails; d != nil {
-				mu.Lock()
-				problems = append(problems, fmt.Sprintf("exception: %s at %s:%d", d.Text, d.URL, d.LineNumber))
-				mu.Unlock()
-			}
-		}
-	}()
-	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, cdplog.Enable, cdp.Empty{})
-		return err
-	})); err != nil {
-		t.Fatalf("enable the console log: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		acancel()
-		wg.Wait()
-		for _, p := range problems {
-			t.Errorf("in the browser: %s", p)
-		}
-	})
-	return ctx
+	return browsertest.Start(t, browsertest.Options{Expected: func(e *cdplog.Entry) bool {
+		return strings.HasSuffix(e.URL, "/auth/v1/otp/verify") && strings.Contains(e.Text, "401")
+	}})
 }
 
-type shopper struct {
-	t    *testing.T
-	ctx  context.Context
-	dir  string
-	name string
-}
-
-func (s *shopper) do(what string, steps ...chromedp.Action[chromedp.Void]) {
-	s.t.Helper()
-	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		loc, _ := chromedp.Run(s.ctx, chromedp.Location())
-		s.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
-		s.t.Fatalf("%s (at %s): %v", what, loc, err)
-	}
-}
-
-func (s *shopper) text(sel string) string {
-	s.t.Helper()
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		s.t.Fatalf("read %s: %v", sel, err)
-	}
-	return v
-}
-
-// shot saves a full-page screenshot.
-func (s *shopper) shot(name string) {
-	s.t.Helper()
-	b, err := chromedp.Run(s.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		s.t.Logf("screenshot %s: %v", name, err)
-		return
-	}
-	path := filepath.Join(s.dir, s.name+"-"+name+".png")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		s.t.Fatal(err)
-	}
-	s.t.Logf("screenshot: %s", path)
-}
+// shopper is a browser tab with the steps a shopper takes.
+type shopper struct{ browsertest.Page }
 
 // checkout hands a fresh sandbox guest cart off to the secure checkout and
 // fills the details and shipping pages with the keyboard.
 func (s *shopper) checkout(st *stack) string {
-	s.t.Helper()
+	s.T.Helper()
 	cart, err := st.sandbox.CreateGuestCartWithItems(
 		magentosandbox.CartLine{SKU: "MH01-XS-Black", Qty: 1}, magentosandbox.CartLine{SKU: "24-MB01", Qty: 2})
 	if err != nil {
-		s.t.Fatal(err)
+		s.T.Fatal(err)
 	}
-	s.do("hand off", chromedp.Navigate(st.url+"/checkout/start?cart="+cart.MaskedID), chromedp.WaitVisible(chromedp.ID("email")))
-	s.shot("1-details")
-	s.do("fill details",
+	s.Do("hand off", chromedp.Navigate(st.url+"/checkout/start?cart="+cart.MaskedID), chromedp.WaitVisible(chromedp.ID("email")))
+	s.Shot("1-details")
+	s.Do("fill details",
 		chromedp.SendKeys(chromedp.ID("email"), "ada@example.com"),
 		chromedp.SendKeys(chromedp.ID("phone"), "+1 555 010 0199"),
 		chromedp.SendKeys(chromedp.ID("firstname"), "Ada"),
@@ -343,70 +205,70 @@ func (s *shopper) checkout(st *stack) string {
 		chromedp.SendKeys(chromedp.ID("postcode"), "90001\r"), // Enter submits, as on a keyboard
 		chromedp.WaitVisible(chromedp.CSS(`input[name=method]`)),
 	)
-	s.shot("2-shipping")
+	s.Shot("2-shipping")
 	// Keyboard only: the arrow key moves the radio group to Best Way, Enter on
 	// the focused button submits.
-	s.do("choose shipping", chromedp.SendKeys(chromedp.CSS(`input[name=method]:checked`), kb.ArrowDown))
-	if v, _ := chromedp.Run(s.ctx, chromedp.Evaluate[string](`document.activeElement.value + " " + document.querySelector("input[name=method]:checked").value`)); v != "tablerate|bestway tablerate|bestway" {
-		s.t.Errorf("after ArrowDown: focused and chosen %q; want tablerate|bestway", v)
+	s.Do("choose shipping", chromedp.SendKeys(chromedp.CSS(`input[name=method]:checked`), kb.ArrowDown))
+	if v, _ := chromedp.Run(s.Ctx, chromedp.Evaluate[string](`document.activeElement.value + " " + document.querySelector("input[name=method]:checked").value`)); v != "tablerate|bestway tablerate|bestway" {
+		s.T.Errorf("after ArrowDown: focused and chosen %q; want tablerate|bestway", v)
 	}
-	s.do("continue", chromedp.SendKeys(chromedp.CSS(`form button[type=submit]`), kb.Enter), chromedp.WaitVisible(chromedp.ID("card-number")))
+	s.Do("continue", chromedp.SendKeys(chromedp.CSS(`form button[type=submit]`), kb.Enter), chromedp.WaitVisible(chromedp.ID("card-number")))
 	return cart.MaskedID
 }
 
 func (s *shopper) pay(card string) {
-	s.t.Helper()
-	s.do("enter card "+card, chromedp.SendKeys(chromedp.ID("card-number"), card),
+	s.T.Helper()
+	s.Do("enter card "+card, chromedp.SendKeys(chromedp.ID("card-number"), card),
 		chromedp.SendKeys(chromedp.ID("card-exp"), "1234"), chromedp.SendKeys(chromedp.ID("card-cvc"), "123"))
 }
 
 // waitOrder waits for the confirmation page to show the Magento order number.
 func (s *shopper) waitOrder() string {
-	s.t.Helper()
-	s.do("wait for the order number", chromedp.WaitVisible(chromedp.CSS(`#order-number strong`)))
-	return s.text(`#order-number strong`)
+	s.T.Helper()
+	s.Do("wait for the order number", chromedp.WaitVisible(chromedp.CSS(`#order-number strong`)))
+	return s.Text(`#order-number strong`)
 }
 
 func TestCheckoutInChromium(t *testing.T) {
 	st := newStack(t)
-	dir := artifacts(t)
+	dir := browsertest.ArtifactsDir(t, "web-e2e")
 
 	t.Run("pays with tok_sandbox_ok", func(t *testing.T) {
-		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "ok"}
+		s := &shopper{browsertest.Page{T: t, Ctx: newBrowser(t), Dir: dir, Name: "ok"}}
 		s.checkout(st)
 		// The back button keeps the session: the shipping page is still there.
 		// The back button keeps the session: the shipping page comes back with
 		// the chosen method. (chromedp's DOM tracking does not follow history
 		// navigation, so the page is read with plain JavaScript, then reloaded.)
-		s.do("go back", eval(`setTimeout(function () { history.back(); }, 0)`), chromedp.Sleep(time.Second))
-		back, err := chromedp.Run(s.ctx, chromedp.Evaluate[string](`location.pathname + " " + ((document.querySelector("input[name=method]:checked") || {}).value || "none")`))
+		s.Do("go back", eval(`setTimeout(function () { history.back(); }, 0)`), chromedp.Sleep(time.Second))
+		back, err := chromedp.Run(s.Ctx, chromedp.Evaluate[string](`location.pathname + " " + ((document.querySelector("input[name=method]:checked") || {}).value || "none")`))
 		if err != nil || !strings.HasSuffix(back, "/shipping tablerate|bestway") {
 			t.Errorf("after the back button: %q (%v); want the shipping page with the chosen method", back, err)
 		}
-		s.do("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`.choices`)))
-		s.do("go forward", chromedp.Click(chromedp.CSS(`form button[type=submit]`)), chromedp.WaitVisible(chromedp.ID("card-number")))
+		s.Do("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`.choices`)))
+		s.Do("go forward", chromedp.Click(chromedp.CSS(`form button[type=submit]`)), chromedp.WaitVisible(chromedp.ID("card-number")))
 		// Magento's numbers: 52 + 2 × 34 = 120, Best Way free from 100, 8.25% California tax = 9.90.
-		total, _ := chromedp.Run(s.ctx, chromedp.TextContent(chromedp.CSS("#grand-total")))
+		total, _ := chromedp.Run(s.Ctx, chromedp.TextContent(chromedp.CSS("#grand-total")))
 		if total != "$129.90" {
 			t.Errorf("grand total shown %q; want Magento's $129.90", total)
 		}
-		if !strings.Contains(s.text("#pay-button"), total) {
-			t.Errorf("pay button %q does not name the total %s", s.text("#pay-button"), total)
+		if !strings.Contains(s.Text("#pay-button"), total) {
+			t.Errorf("pay button %q does not name the total %s", s.Text("#pay-button"), total)
 		}
-		s.shot("3-payment")
+		s.Shot("3-payment")
 		// What the browser transferred for this page (document, CSS, JS).
-		weight, err := chromedp.Run(s.ctx, chromedp.Evaluate[float64](`performance.getEntriesByType("navigation").concat(performance.getEntriesByType("resource")).reduce(function (n, e) { return n + (e.transferSize || e.encodedBodySize || 0); }, 0)`))
+		weight, err := chromedp.Run(s.Ctx, chromedp.Evaluate[float64](`performance.getEntriesByType("navigation").concat(performance.getEntriesByType("resource")).reduce(function (n, e) { return n + (e.transferSize || e.encodedBodySize || 0); }, 0)`))
 		t.Logf("payment page transfer in Chromium: %.0f bytes", weight)
 		if err != nil || weight <= 0 || weight > 100*1024 {
 			t.Errorf("payment page transferred %.0f bytes (%v); want under 100 KB", weight, err)
 		}
 		s.pay("4242 4242 4242 4242")
-		s.do("pay (double click)", chromedp.DoubleClick(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("confirm")))
-		s.shot("4-confirmation-pending")
+		s.Do("pay (double click)", chromedp.DoubleClick(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("confirm")))
+		s.Shot("4-confirmation-pending")
 		order := s.waitOrder()
-		s.shot("5-confirmation")
+		s.Shot("5-confirmation")
 		t.Logf("Magento order %s", order)
-		if got := s.text("#pay-status"); !strings.Contains(got, "Payment received") || !strings.Contains(got, total) {
+		if got := s.Text("#pay-status"); !strings.Contains(got, "Payment received") || !strings.Contains(got, total) {
 			t.Errorf("payment status %q; want received and %s", got, total)
 		}
 		var n int
@@ -419,79 +281,79 @@ func TestCheckoutInChromium(t *testing.T) {
 	})
 
 	t.Run("3-D Secure with tok_sandbox_3ds", func(t *testing.T) {
-		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "3ds"}
+		s := &shopper{browsertest.Page{T: t, Ctx: newBrowser(t), Dir: dir, Name: "3ds"}}
 		s.checkout(st)
 		s.pay("4000 0027 6000 3184")
-		s.do("pay", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("approve")))
-		s.shot("3-bank")
-		s.do("approve", chromedp.Click(chromedp.ID("approve")), chromedp.WaitVisible(chromedp.ID("confirm")))
+		s.Do("pay", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("approve")))
+		s.Shot("3-bank")
+		s.Do("approve", chromedp.Click(chromedp.ID("approve")), chromedp.WaitVisible(chromedp.ID("confirm")))
 		order := s.waitOrder()
-		s.shot("4-confirmation")
+		s.Shot("4-confirmation")
 		t.Logf("Magento order %s after 3-D Secure", order)
 	})
 
 	t.Run("insufficient funds, then another card", func(t *testing.T) {
-		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "declined"}
+		s := &shopper{browsertest.Page{T: t, Ctx: newBrowser(t), Dir: dir, Name: "declined"}}
 		s.checkout(st)
 		s.pay("4000 0000 0000 9995")
-		s.do("pay", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.CSS(`#errors p`)))
-		msg := s.text("#errors")
+		s.Do("pay", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.CSS(`#errors p`)))
+		msg := s.Text("#errors")
 		if !strings.Contains(msg, "enough available") || !strings.Contains(msg, "another card") || !strings.Contains(msg, "Nothing was charged") {
 			t.Errorf("decline message %q does not say what happened and what to do", msg)
 		}
-		focused, _ := chromedp.Run(s.ctx, chromedp.Evaluate[string](`document.activeElement && document.activeElement.id`))
+		focused, _ := chromedp.Run(s.Ctx, chromedp.Evaluate[string](`document.activeElement && document.activeElement.id`))
 		if focused != "errors" {
 			t.Errorf("focus is on %q after the decline; want the error summary (announced by screen readers)", focused)
 		}
-		s.shot("3-declined")
+		s.Shot("3-declined")
 		// Keyboard only: Enter in the card field pays.
-		s.do("clear the card", eval(`document.getElementById("card-number").value = ""`))
+		s.Do("clear the card", eval(`document.getElementById("card-number").value = ""`))
 		s.pay("4242 4242 4242 4242")
-		s.do("pay again", chromedp.SendKeys(chromedp.ID("card-cvc"), kb.Enter), chromedp.WaitVisible(chromedp.ID("confirm")))
+		s.Do("pay again", chromedp.SendKeys(chromedp.ID("card-cvc"), kb.Enter), chromedp.WaitVisible(chromedp.ID("confirm")))
 		order := s.waitOrder()
-		s.shot("4-confirmation")
+		s.Shot("4-confirmation")
 		t.Logf("Magento order %s after a decline", order)
 	})
 
 	t.Run("the cart changes in another tab before paying", func(t *testing.T) {
-		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "changed"}
+		s := &shopper{browsertest.Page{T: t, Ctx: newBrowser(t), Dir: dir, Name: "changed"}}
 		masked := s.checkout(st)
-		before, _ := chromedp.Run(s.ctx, chromedp.TextContent(chromedp.CSS("#grand-total")))
+		before, _ := chromedp.Run(s.Ctx, chromedp.TextContent(chromedp.CSS("#grand-total")))
 		// The shopper adds a watch on www in another tab.
 		if _, err := st.mc.AddItem(context.Background(), magento.GuestCart(masked), "24-WG01", 1); err != nil {
 			t.Fatal(err)
 		}
 		s.pay("4242 4242 4242 4242")
-		s.do("pay", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.CSS(`#notice p`)))
-		after, _ := chromedp.Run(s.ctx, chromedp.TextContent(chromedp.CSS("#grand-total")))
-		if notice := s.text("#notice"); !strings.Contains(notice, "changed") || after == before {
+		s.Do("pay", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.CSS(`#notice p`)))
+		after, _ := chromedp.Run(s.Ctx, chromedp.TextContent(chromedp.CSS("#grand-total")))
+		if notice := s.Text("#notice"); !strings.Contains(notice, "changed") || after == before {
 			t.Errorf("after the cart changed: notice %q, total %s → %s; want the new total shown before charging", notice, before, after)
 		}
 		var n int
 		if err := st.db.QueryRow(`SELECT COUNT(*) FROM payments WHERE order_snapshot LIKE ?`, "%"+masked+"%").Scan(&n); err != nil || n != 0 {
 			t.Errorf("%d payments (%v) before the shopper saw the new total; want none", n, err)
 		}
-		s.shot("3-new-totals")
-		s.do("clear the card", eval(`document.getElementById("card-number").value = ""`))
+		s.Shot("3-new-totals")
+		s.Do("clear the card", eval(`document.getElementById("card-number").value = ""`))
 		s.pay("4242 4242 4242 4242")
-		s.do("pay the new total", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("confirm")))
-		if got := s.text("#pay-status"); !strings.Contains(got, after) {
+		s.Do("pay the new total", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("confirm")))
+		if got := s.Text("#pay-status"); !strings.Contains(got, after) {
 			t.Errorf("paid %q; want the new total %s", got, after)
 		}
 		s.waitOrder()
 	})
 
 	t.Run("the bank times out, then the payment settles", func(t *testing.T) {
-		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "timeout"}
+		s := &shopper{browsertest.Page{T: t, Ctx: newBrowser(t), Dir: dir, Name: "timeout"}}
 		s.checkout(st)
 		s.pay("4000 0000 0000 0259") // tok_sandbox_timeout: charged, but the answer is lost
-		s.do("pay", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("confirm")))
-		if h := s.text("h1"); h != "Confirming your payment" {
+		s.Do("pay", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("confirm")))
+		if h := s.Text("h1"); h != "Confirming your payment" {
 			t.Errorf("heading %q while the outcome is unknown; want Confirming your payment", h)
 		}
-		s.shot("3-confirming")
+		s.Shot("3-confirming")
 		order := s.waitOrder() // the reconciler finds the charge; the page reloads by itself
-		s.shot("4-confirmation")
+		s.Shot("4-confirmation")
 		t.Logf("Magento order %s after an unknown outcome", order)
 		var n int
 		if err := st.db.QueryRow(`SELECT COUNT(*) FROM payment_attempts a JOIN payments p ON p.id = a.payment_id WHERE p.magento_increment_id = ?`, order).Scan(&n); err != nil || n != 1 {
@@ -512,21 +374,21 @@ func TestCheckoutInChromium(t *testing.T) {
 		if _, err := st.mc.AddItem(ctx, magento.CustomerCart(tok, quote), "24-MB01", 1); err != nil {
 			t.Fatal(err)
 		}
-		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "customer"}
+		s := &shopper{browsertest.Page{T: t, Ctx: newBrowser(t), Dir: dir, Name: "customer"}}
 		// What head-snippet.html sends for a logged-in customer: the numeric quote id.
-		s.do("hand off", chromedp.Navigate(fmt.Sprintf("%s/checkout/start?cart=%d", st.url, quote)), chromedp.WaitVisible(chromedp.ID("otp-id")))
-		s.shot("1-login")
-		s.do("ask for a code", chromedp.SendKeys(chromedp.ID("otp-id"), "+1 555 010 0199\r"), chromedp.WaitVisible(chromedp.ID("otp-code")))
-		s.do("wrong code", chromedp.SendKeys(chromedp.ID("otp-code"), "000000\r"),
+		s.Do("hand off", chromedp.Navigate(fmt.Sprintf("%s/checkout/start?cart=%d", st.url, quote)), chromedp.WaitVisible(chromedp.ID("otp-id")))
+		s.Shot("1-login")
+		s.Do("ask for a code", chromedp.SendKeys(chromedp.ID("otp-id"), "+1 555 010 0199\r"), chromedp.WaitVisible(chromedp.ID("otp-code")))
+		s.Do("wrong code", chromedp.SendKeys(chromedp.ID("otp-code"), "000000\r"),
 			until(`document.getElementById("otp-msg").textContent.indexOf("didn't match") >= 0`))
-		s.shot("2-wrong-code")
-		s.do("right code", eval(`document.getElementById("otp-code").value = ""`), chromedp.SendKeys(chromedp.ID("otp-code"), fakeCode+"\r"),
+		s.Shot("2-wrong-code")
+		s.Do("right code", eval(`document.getElementById("otp-code").value = ""`), chromedp.SendKeys(chromedp.ID("otp-code"), fakeCode+"\r"),
 			chromedp.WaitVisible(chromedp.ID("street1")))
-		s.shot("3-details")
-		if email, _ := chromedp.Run(s.ctx, chromedp.Value(chromedp.ID("email"))); email != "roni_cost@example.com" {
+		s.Shot("3-details")
+		if email, _ := chromedp.Run(s.Ctx, chromedp.Value(chromedp.ID("email"))); email != "roni_cost@example.com" {
 			t.Errorf("email field %q; want the customer's email from Magento", email)
 		}
-		s.do("fill details",
+		s.Do("fill details",
 			chromedp.SendKeys(chromedp.ID("phone"), "+1 555 010 0199"),
 			chromedp.SendKeys(chromedp.ID("firstname"), "Veronica"),
 			chromedp.SendKeys(chromedp.ID("lastname"), "Costello"),
@@ -537,9 +399,9 @@ func TestCheckoutInChromium(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`input[name=method]`)),
 			chromedp.Click(chromedp.CSS(`form button[type=submit]`)), chromedp.WaitVisible(chromedp.ID("card-number")))
 		s.pay("4242 4242 4242 4242")
-		s.do("pay", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("confirm")))
+		s.Do("pay", chromedp.Click(chromedp.ID("pay-button")), chromedp.WaitVisible(chromedp.ID("confirm")))
 		order := s.waitOrder()
-		s.shot("4-confirmation")
+		s.Shot("4-confirmation")
 		o, err := st.mc.OrderByIncrementID(ctx, order)
 		if err != nil || o.CustomerID != 1 {
 			t.Errorf("Magento order %s: customer %v (%v); want Veronica's (1)", order, o, err)
@@ -547,20 +409,20 @@ func TestCheckoutInChromium(t *testing.T) {
 	})
 
 	t.Run("guest logs in by code and keeps the cart", func(t *testing.T) {
-		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "guest-login"}
+		s := &shopper{browsertest.Page{T: t, Ctx: newBrowser(t), Dir: dir, Name: "guest-login"}}
 		cart, err := st.sandbox.CreateGuestCartWithItems(magentosandbox.CartLine{SKU: "24-MB01", Qty: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.do("hand off", chromedp.Navigate(st.url+"/checkout/start?cart="+cart.MaskedID), chromedp.WaitVisible(chromedp.ID("email")))
-		s.do("open login", chromedp.Click(chromedp.CSS(`#otp summary`)), chromedp.WaitVisible(chromedp.ID("otp-id")),
+		s.Do("hand off", chromedp.Navigate(st.url+"/checkout/start?cart="+cart.MaskedID), chromedp.WaitVisible(chromedp.ID("email")))
+		s.Do("open login", chromedp.Click(chromedp.CSS(`#otp summary`)), chromedp.WaitVisible(chromedp.ID("otp-id")),
 			chromedp.SendKeys(chromedp.ID("otp-id"), "+1 555 010 0199"+kb.Enter), chromedp.WaitVisible(chromedp.ID("otp-code")),
 			chromedp.SendKeys(chromedp.ID("otp-code"), fakeCode+kb.Enter), chromedp.WaitVisible(chromedp.CSS(`.badge.ok`)))
-		s.shot("1-logged-in")
-		if email, _ := chromedp.Run(s.ctx, chromedp.Value(chromedp.ID("email"))); email != "roni_cost@example.com" {
+		s.Shot("1-logged-in")
+		if email, _ := chromedp.Run(s.Ctx, chromedp.Value(chromedp.ID("email"))); email != "roni_cost@example.com" {
 			t.Errorf("email after login %q; want it filled from the login", email)
 		}
-		if items, _ := chromedp.Run(s.ctx, chromedp.TextContent(chromedp.CSS(".items"))); !strings.Contains(items, "× 3") {
+		if items, _ := chromedp.Run(s.Ctx, chromedp.TextContent(chromedp.CSS(".items"))); !strings.Contains(items, "× 3") {
 			t.Errorf("cart after login %q; want the guest cart kept", items)
 		}
 	})
@@ -593,23 +455,23 @@ func TestCheckoutInChromium(t *testing.T) {
 			}
 		}))
 		defer www.Close()
-		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "handoff"}
-		s.do("cart page", chromedp.Navigate(www.URL+"/checkout/cart/"), chromedp.WaitVisible(chromedp.ID("proceed")))
-		s.do("proceed to checkout", chromedp.Click(chromedp.ID("proceed")), chromedp.WaitVisible(chromedp.ID("email")))
-		if loc, _ := chromedp.Run(s.ctx, chromedp.Location()); !strings.HasPrefix(loc, st.url+"/checkout/s/") {
+		s := &shopper{browsertest.Page{T: t, Ctx: newBrowser(t), Dir: dir, Name: "handoff"}}
+		s.Do("cart page", chromedp.Navigate(www.URL+"/checkout/cart/"), chromedp.WaitVisible(chromedp.ID("proceed")))
+		s.Do("proceed to checkout", chromedp.Click(chromedp.ID("proceed")), chromedp.WaitVisible(chromedp.ID("email")))
+		if loc, _ := chromedp.Run(s.Ctx, chromedp.Location()); !strings.HasPrefix(loc, st.url+"/checkout/s/") {
 			t.Errorf("after Proceed to Checkout the browser is at %s; want the secure checkout", loc)
 		}
-		s.do("Magento's checkout page", chromedp.Navigate(www.URL+"/checkout/"), chromedp.WaitVisible(chromedp.ID("email")))
-		if loc, _ := chromedp.Run(s.ctx, chromedp.Location()); !strings.HasPrefix(loc, st.url+"/checkout/s/") {
+		s.Do("Magento's checkout page", chromedp.Navigate(www.URL+"/checkout/"), chromedp.WaitVisible(chromedp.ID("email")))
+		if loc, _ := chromedp.Run(s.Ctx, chromedp.Location()); !strings.HasPrefix(loc, st.url+"/checkout/s/") {
 			t.Errorf("Magento's /checkout/ left the browser at %s; want the secure checkout", loc)
 		}
 	})
 
 	t.Run("desktop layout", func(t *testing.T) {
-		s := &shopper{t: t, ctx: newBrowser(t), dir: dir, name: "desktop"}
-		s.do("desktop viewport", chromedp.EmulateViewport(1280, 900))
+		s := &shopper{browsertest.Page{T: t, Ctx: newBrowser(t), Dir: dir, Name: "desktop"}}
+		s.Do("desktop viewport", chromedp.EmulateViewport(1280, 900))
 		s.checkout(st)
-		s.shot("3-payment")
+		s.Shot("3-payment")
 	})
 	fmt.Fprintln(os.Stderr, "screenshots in", dir)
 }
