@@ -95,6 +95,10 @@ func startDemo(t *testing.T) *demo {
 		},
 		bin: buildServices(t),
 	}
+	// The demo's children inherit the environment: log at debug level so a
+	// failure shows what the bridge and checkout did.
+	t.Setenv("BRIDGE_LOG_LEVEL", "debug")
+	t.Setenv("CHECKOUT_LOG_LEVEL", "debug")
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan error, 1)
@@ -136,10 +140,22 @@ func startDemo(t *testing.T) *demo {
 	t.Cleanup(func() {
 		d.stop()
 		if t.Failed() {
-			t.Logf("demo output (last 150 lines):\n%s", tail(out.String(), 400))
+			t.Logf("demo output without access-log lines (last 300):\n%s", tail(withoutAccessLog(out.String()), 300))
 		}
 	})
 	return d
+}
+
+// withoutAccessLog drops the services' per-request log lines, which a
+// polling test multiplies, from the demo's output.
+func withoutAccessLog(s string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.Contains(l, "httpserver.go") || !strings.Contains(l, "\trequest\t") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 // tail returns the last n lines of s.

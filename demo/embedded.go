@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	sqle "github.com/dolthub/go-mysql-server"
 	"github.com/dolthub/go-mysql-server/memory"
@@ -12,11 +13,13 @@ import (
 )
 
 // embeddedMySQL is an in-process, MySQL-protocol server holding databases in
-// memory. It accepts FOR UPDATE SKIP LOCKED but locks nothing, so the demo
-// runs a single bridge worker; correctness never depends on it.
+// memory. It accepts FOR UPDATE SKIP LOCKED but locks no rows, and its memory
+// engine would lose concurrent writes to one table, so it runs one
+// transaction at a time (see serialized) and the demo runs one bridge worker.
 type embeddedMySQL struct {
 	srv  *server.Server
 	addr string
+	ser  *serialized
 }
 
 func startMySQL(addr string, databases ...string) (*embeddedMySQL, error) {
@@ -28,13 +31,14 @@ func startMySQL(addr string, databases ...string) (*embeddedMySQL, error) {
 	}
 	provider := memory.NewDBProvider(toSQLDatabases(dbs)...)
 	engine := sqle.NewDefault(provider)
-	srv, err := server.NewServer(server.Config{Protocol: "tcp", Address: addr},
-		engine, gmssql.NewContext, memory.NewSessionBuilder(provider), nil)
+	ser := newSerialized(10 * time.Second)
+	srv, err := server.NewServerWithHandler(server.Config{Protocol: "tcp", Address: addr},
+		engine, gmssql.NewContext, memory.NewSessionBuilder(provider), nil, ser.wrap)
 	if err != nil {
 		return nil, fmt.Errorf("embedded mysql: %w", err)
 	}
 	go func() { _ = srv.Start() }()
-	return &embeddedMySQL{srv: srv, addr: srv.Listener.Addr().String()}, nil
+	return &embeddedMySQL{srv: srv, addr: srv.Listener.Addr().String(), ser: ser}, nil
 }
 
 // DSN returns a DSN for database db on the embedded server.
