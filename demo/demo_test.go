@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -83,6 +84,27 @@ type demo struct {
 // that everything shut down cleanly.
 func startDemo(t *testing.T) *demo {
 	t.Helper()
+	// The demo's children inherit the environment: log at debug level so a
+	// failure shows what the bridge and checkout did.
+	t.Setenv("BRIDGE_LOG_LEVEL", "debug")
+	t.Setenv("CHECKOUT_LOG_LEVEL", "debug")
+	// Free ports are picked, then bound by the children a moment later;
+	// another test process may take one meanwhile. Only that bind failure
+	// is retried, with new ports.
+	for attempt := 1; ; attempt++ {
+		d, err := tryDemo(t)
+		if err == nil {
+			return d
+		}
+		if !strings.Contains(err.Error(), "address already in use") || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("a demo port was taken by another process; retrying with new ports: %v", err)
+	}
+}
+
+func tryDemo(t *testing.T) (*demo, error) {
+	t.Helper()
 	l := layout{
 		magento: freeAddr(t),
 		edge:    freeAddr(t),
@@ -95,10 +117,6 @@ func startDemo(t *testing.T) *demo {
 		},
 		bin: buildServices(t),
 	}
-	// The demo's children inherit the environment: log at debug level so a
-	// failure shows what the bridge and checkout did.
-	t.Setenv("BRIDGE_LOG_LEVEL", "debug")
-	t.Setenv("CHECKOUT_LOG_LEVEL", "debug")
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan error, 1)
@@ -110,12 +128,13 @@ func startDemo(t *testing.T) *demo {
 		select {
 		case err := <-done:
 			cancel()
-			t.Fatalf("demo stopped early: %v\n%s", err, out.String())
+			return nil, fmt.Errorf("demo stopped early: %v\n%s", err, out.String())
 		default:
 		}
 		if time.Now().After(deadline) {
 			cancel()
-			t.Fatalf("demo not up after 90s:\n%s", out.String())
+			<-done
+			return nil, fmt.Errorf("demo not up after 90s:\n%s", out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -143,7 +162,7 @@ func startDemo(t *testing.T) *demo {
 			t.Logf("demo output without access-log lines (last 300):\n%s", tail(withoutAccessLog(out.String()), 300))
 		}
 	})
-	return d
+	return d, nil
 }
 
 // withoutAccessLog drops the services' per-request log lines, which a
