@@ -2,7 +2,6 @@ package paypalgw
 
 import (
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -40,13 +39,7 @@ type Config struct {
 }
 
 // Capabilities configure gateway.Capabilities.
-type Capabilities struct {
-	Methods    []string `mapstructure:"methods"`
-	Currencies []string `mapstructure:"currencies"`
-	Countries  []string `mapstructure:"countries"`
-	MinAmount  int64    `mapstructure:"min_amount"`
-	MaxAmount  int64    `mapstructure:"max_amount"`
-}
+type Capabilities = gateway.CapabilitiesConfig
 
 // DefaultConfig returns the defaults: the live API, PayPal wallets in USD,
 // EUR and GBP, and PayPal's own certificate hosts.
@@ -96,37 +89,6 @@ func (c Config) Validate() error {
 			p.Add("cert_hosts", "must be bare host names, got %q", h)
 		}
 	}
-	var cp config.Problems
-	if len(c.Capabilities.Methods) == 0 {
-		cp.Add("methods", "must list at least one method")
-	}
-	for _, m := range c.Capabilities.Methods {
-		if gateway.Method(m) != gateway.PayPal {
-			cp.Add("methods", "PayPal adapter supports paypal, got %q", m)
-		}
-	}
-	for _, cur := range c.Capabilities.Currencies {
-		if len(cur) != 3 || strings.ToUpper(cur) != cur {
-			cp.Add("currencies", "must be upper-case ISO 4217 codes, got %q", cur)
-		}
-	}
-	if c.Capabilities.MinAmount < 0 || c.Capabilities.MaxAmount < 0 ||
-		(c.Capabilities.MaxAmount > 0 && c.Capabilities.MaxAmount < c.Capabilities.MinAmount) {
-		cp.Add("max_amount", "amount limits must be non-negative and max_amount at least min_amount")
-	}
-	p.Merge("capabilities", cp.Err())
+	p.Merge("capabilities", c.Capabilities.Validate("PayPal", gateway.PayPal))
 	return p.Err()
-}
-
-func (c Capabilities) gateway() gateway.Capabilities {
-	g := gateway.Capabilities{
-		Currencies: slices.Clone(c.Currencies),
-		Countries:  slices.Clone(c.Countries),
-		MinAmount:  c.MinAmount,
-		MaxAmount:  c.MaxAmount,
-	}
-	for _, m := range c.Methods {
-		g.Methods = append(g.Methods, gateway.Method(m))
-	}
-	return g
 }

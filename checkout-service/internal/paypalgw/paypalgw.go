@@ -72,7 +72,7 @@ func New(cfg Config, hc *http.Client, log *zap.Logger) (*Gateway, error) {
 		base: strings.TrimRight(cfg.BaseURL, "/"),
 		hc:   hc,
 		log:  log.With(zap.String("gateway", cfg.Name)),
-		caps: cfg.Capabilities.gateway(),
+		caps: cfg.Capabilities.Capabilities(),
 		Now:  time.Now,
 	}, nil
 }

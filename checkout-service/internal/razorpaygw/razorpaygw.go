@@ -79,7 +79,7 @@ func New(cfg Config, hc *http.Client, log *zap.Logger) (*Gateway, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Gateway{cfg: cfg, hc: hc, log: log.With(zap.String("gateway", cfg.Name)), caps: cfg.Capabilities.gateway()}, nil
+	return &Gateway{cfg: cfg, hc: hc, log: log.With(zap.String("gateway", cfg.Name)), caps: cfg.Capabilities.Capabilities()}, nil
 }
 
 // Name returns the configured instance name.

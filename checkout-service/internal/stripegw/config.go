@@ -2,7 +2,6 @@ package stripegw
 
 import (
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -36,13 +35,7 @@ type Config struct {
 }
 
 // Capabilities configure gateway.Capabilities.
-type Capabilities struct {
-	Methods    []string `mapstructure:"methods"`
-	Currencies []string `mapstructure:"currencies"`
-	Countries  []string `mapstructure:"countries"`
-	MinAmount  int64    `mapstructure:"min_amount"`
-	MaxAmount  int64    `mapstructure:"max_amount"`
-}
+type Capabilities = gateway.CapabilitiesConfig
 
 // DefaultConfig returns the defaults: the live API, cards in USD, EUR and GBP.
 func DefaultConfig() Config {
@@ -89,40 +82,6 @@ func (c Config) Validate() error {
 	if c.LookupScanLimit <= 0 {
 		p.Add("lookup_scan_limit", "must be positive")
 	}
-	p.Merge("capabilities", c.Capabilities.validate())
+	p.Merge("capabilities", c.Capabilities.Validate("Stripe", gateway.Card, gateway.Wallet))
 	return p.Err()
-}
-
-func (c Capabilities) validate() error {
-	var p config.Problems
-	if len(c.Methods) == 0 {
-		p.Add("methods", "must list at least one method")
-	}
-	for _, m := range c.Methods {
-		if !slices.Contains([]gateway.Method{gateway.Card, gateway.Wallet}, gateway.Method(m)) {
-			p.Add("methods", "Stripe adapter supports card and wallet, got %q", m)
-		}
-	}
-	for _, cur := range c.Currencies {
-		if len(cur) != 3 || strings.ToUpper(cur) != cur {
-			p.Add("currencies", "must be upper-case ISO 4217 codes, got %q", cur)
-		}
-	}
-	if c.MinAmount < 0 || c.MaxAmount < 0 || (c.MaxAmount > 0 && c.MaxAmount < c.MinAmount) {
-		p.Add("max_amount", "amount limits must be non-negative and max_amount at least min_amount")
-	}
-	return p.Err()
-}
-
-func (c Capabilities) gateway() gateway.Capabilities {
-	g := gateway.Capabilities{
-		Currencies: slices.Clone(c.Currencies),
-		Countries:  slices.Clone(c.Countries),
-		MinAmount:  c.MinAmount,
-		MaxAmount:  c.MaxAmount,
-	}
-	for _, m := range c.Methods {
-		g.Methods = append(g.Methods, gateway.Method(m))
-	}
-	return g
 }

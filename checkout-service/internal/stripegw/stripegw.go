@@ -69,7 +69,7 @@ func New(cfg Config, hc *http.Client, log *zap.Logger) (*Gateway, error) {
 	})
 	api := &client.API{}
 	api.Init(cfg.SecretKey.Reveal(), &stripe.Backends{API: b, Uploads: b})
-	return &Gateway{cfg: cfg, api: api, log: log, caps: cfg.Capabilities.gateway(), Now: time.Now}, nil
+	return &Gateway{cfg: cfg, api: api, log: log, caps: cfg.Capabilities.Capabilities(), Now: time.Now}, nil
 }
 
 // Name returns the configured instance name.
