@@ -1,7 +1,6 @@
 package paypalgw
 
 import (
-	"net/url"
 	"strings"
 	"time"
 
@@ -72,9 +71,7 @@ func (c Config) Validate() error {
 	if c.WebhookID == "" {
 		p.Add("webhook_id", "is required")
 	}
-	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		p.Add("base_url", "must be an absolute http(s) URL, got %q", c.BaseURL)
-	}
+	p.URL("base_url", c.BaseURL)
 	if c.Timeout <= 0 {
 		p.Add("timeout", "must be positive")
 	}

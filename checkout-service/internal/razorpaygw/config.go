@@ -1,7 +1,6 @@
 package razorpaygw
 
 import (
-	"net/url"
 	"strings"
 	"time"
 
@@ -66,9 +65,7 @@ func (c Config) Validate() error {
 	if c.WebhookSecret == "" {
 		p.Add("webhook_secret", "is required")
 	}
-	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		p.Add("base_url", "must be an absolute http(s) URL, got %q", c.BaseURL)
-	}
+	p.URL("base_url", c.BaseURL)
 	if c.Timeout <= 0 {
 		p.Add("timeout", "must be positive")
 	}
