@@ -39,6 +39,15 @@ var (
 	buildOut  []byte
 )
 
+// TestMain removes the binaries the package's tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(binPath)
+	}
+	os.Exit(code)
+}
+
 func buildServices(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
