@@ -120,17 +120,55 @@ func (c *Customers) CustomerToken(ctx context.Context, customerID int64, email s
 	}
 	keep := c.cfg.Lifetime - c.cfg.RenewBefore
 	v, err, _ := c.sf.Do(key, func() (any, error) {
+		// A flight that finished between our read and this one has cached
+		// a token already; look again rather than mint a second.
+		if tok, until, ok := c.cached(ctx, key); ok {
+			return minted{tok, until}, nil
+		}
 		tok, err := c.mc.GenerateCustomerTokenAsAdmin(ctx, email)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		if err := c.rdb.Set(ctx, key, tok, keep).Err(); err != nil {
-			return "", fmt.Errorf("magento token cache: %w", err)
+		// NX: when another instance cached one meanwhile, hand out the
+		// same token as it does (ours stays valid but unused).
+		ok, err := c.rdb.SetNX(ctx, key, tok, keep).Result()
+		if err != nil {
+			return nil, fmt.Errorf("magento token cache: %w", err)
 		}
-		return tok, nil
+		if !ok {
+			if other, until, found := c.cached(ctx, key); found {
+				return minted{other, until}, nil
+			}
+			if err := c.rdb.Set(ctx, key, tok, keep).Err(); err != nil {
+				return nil, fmt.Errorf("magento token cache: %w", err)
+			}
+		}
+		return minted{tok, time.Now().Add(keep)}, nil
 	})
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	return v.(string), time.Now().Add(keep), nil
+	m := v.(minted)
+	return m.token, m.until, nil
+}
+
+// minted is a flight's result: a token and until when it may be handed out.
+type minted struct {
+	token string
+	until time.Time
+}
+
+// cached returns the token under key when it has more than a second left.
+func (c *Customers) cached(ctx context.Context, key string) (string, time.Time, bool) {
+	var (
+		get *redis.StringCmd
+		ttl *redis.DurationCmd
+	)
+	if _, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get, ttl = p.Get(ctx, key), p.PTTL(ctx, key)
+		return nil
+	}); err != nil || ttl.Val() <= time.Second {
+		return "", time.Time{}, false
+	}
+	return get.Val(), time.Now().Add(ttl.Val()), true
 }
