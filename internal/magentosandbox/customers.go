@@ -161,7 +161,7 @@ func (s *Sandbox) createCustomer(w http.ResponseWriter, r *http.Request) error {
 			nc.DefaultShipping = strconv.FormatInt(a.ID, 10)
 		}
 	}
-	s.st.customers[nc.ID] = nc
+	s.st.addCustomer(nc)
 	writeJSON(w, http.StatusOK, nc.Customer)
 	return nil
 }

@@ -68,6 +68,7 @@ type state struct {
 	quotes       map[int64]*quote
 	masks        map[string]int64
 	customers    map[int64]*customer
+	byEmail      map[string][]*customer // lower-case email → its customers (one per website)
 	orders       map[int64]*magento.Order
 	orderOrder   []int64
 	orderQuote   map[int64]int64 // order id → quote id
@@ -91,13 +92,14 @@ func newState(now time.Time) *state {
 		quotes:     map[int64]*quote{},
 		masks:      map[string]int64{},
 		customers:  map[int64]*customer{},
+		byEmail:    map[string][]*customer{},
 		orders:     map[int64]*magento.Order{},
 		orderQuote: map[int64]int64{},
 		tokens:     map[string]token{},
 	}
 	seedCatalog(st, now)
 	st.nextCustomer++
-	st.customers[st.nextCustomer] = &customer{
+	st.addCustomer(&customer{
 		Customer: magento.Customer{
 			ID: st.nextCustomer, GroupID: 1, Email: "roni_cost@example.com", Firstname: "Veronica", Lastname: "Costello",
 			CreatedAt: ymd(now), UpdatedAt: ymd(now), CreatedIn: "Default Store View", StoreID: 1, WebsiteID: 1,
@@ -107,7 +109,7 @@ func newState(now time.Time) *state {
 		},
 		Password:  "roni_cost3@example.com",
 		Telephone: "(555) 229-3326",
-	}
+	})
 	return st
 }
 
@@ -185,12 +187,20 @@ func (st *state) newQuote(storeID int, customerID int64, now time.Time, guest bo
 }
 
 func (st *state) customerByEmail(email string, websiteID int) *customer {
-	for _, c := range st.customers {
-		if strings.EqualFold(c.Email, email) && (websiteID == 0 || c.WebsiteID == websiteID) {
+	for _, c := range st.byEmail[strings.ToLower(email)] {
+		if websiteID == 0 || c.WebsiteID == websiteID {
 			return c
 		}
 	}
 	return nil
+}
+
+// addCustomer stores c and indexes its email, as Magento's unique key on
+// (email, website_id) does. Emails never change in the sandbox.
+func (st *state) addCustomer(c *customer) {
+	st.customers[c.ID] = c
+	k := strings.ToLower(c.Email)
+	st.byEmail[k] = append(st.byEmail[k], c)
 }
 
 func (st *state) activeQuoteOf(customerID int64) *quote {
