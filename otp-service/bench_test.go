@@ -133,7 +133,7 @@ func oneLogin(e *env, phone string) (time.Duration, error) {
 		ChallengeID string `json:"challenge_id"`
 	}
 	_ = json.Unmarshal(r.Body, &st)
-	resp, err := e.client.Get(e.base + "/v1/sandbox/messages?to=" + urlQuery(phone))
+	resp, err := e.client.Get(e.base + "/v1/sandbox/messages?limit=1&to=" + urlQuery(phone))
 	if err != nil {
 		return 0, err
 	}

@@ -625,6 +625,46 @@ func TestSandboxEndpointOnlyInSandboxMode(t *testing.T) {
 	}
 }
 
+func TestSandboxMessagesLimit(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.OTP.ResendAfter = 0 })
+	for range 3 {
+		e.startPhone("+919876543210")
+	}
+	count := func(r response) int {
+		t.Helper()
+		var out struct{ Messages []json.RawMessage }
+		if err := json.Unmarshal(r.Body, &out); err != nil {
+			t.Fatalf("messages: %v: %s", err, r.Body)
+		}
+		return len(out.Messages)
+	}
+	for _, tc := range []struct {
+		query      string
+		status, n  int
+		errorField string
+	}{
+		{"", 200, 3, ""},
+		{"&limit=1", 200, 1, ""},
+		{"&limit=2", 200, 2, ""},
+		{"&limit=100", 200, 3, ""},
+		{"&limit=0", 400, 0, "limit"},
+		{"&limit=101", 400, 0, "limit"},
+		{"&limit=two", 400, 0, "limit"},
+	} {
+		r := e.do(http.MethodGet, "/v1/sandbox/messages?to=%2B919876543210"+tc.query, nil)
+		if r.Status != tc.status {
+			t.Errorf("messages%s = %d %s; want %d", tc.query, r.Status, r.Body, tc.status)
+			continue
+		}
+		if tc.status == 200 && count(r) != tc.n {
+			t.Errorf("messages%s gave %d; want %d", tc.query, count(r), tc.n)
+		}
+		if tc.errorField != "" && !strings.Contains(string(r.Body), tc.errorField) {
+			t.Errorf("messages%s error %s does not name %q", tc.query, r.Body, tc.errorField)
+		}
+	}
+}
+
 func TestEmailLoginAndMetrics(t *testing.T) {
 	e := newEnv(t)
 	r := e.post("/v1/otp/start", map[string]any{"email": "New.User@Example.com", "locale": "en"})

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -297,7 +298,7 @@ func TestRouterFailover(t *testing.T) {
 	if err != nil || name != "sandbox" {
 		t.Fatalf("Send = %q, %v; want failover to sandbox", name, err)
 	}
-	msgs, _ := sb.Messages(ctx, sms.To)
+	msgs, _ := sb.Messages(ctx, sms.To, 0)
 	if len(msgs) != 1 || msgs[0].Body != sms.Body {
 		t.Errorf("sandbox kept %+v", msgs)
 	}
@@ -326,9 +327,18 @@ func TestSandboxNewestFirstAndBounded(t *testing.T) {
 	for _, c := range []string{"1", "2", "3", "4"} {
 		_ = sb.Send(ctx, otp.Message{To: "+1", Channel: otp.SMS, Body: c})
 	}
-	msgs, err := sb.Messages(ctx, "+1")
-	if err != nil || len(msgs) != 3 || msgs[0].Body != "4" || msgs[2].Body != "2" {
-		t.Errorf("Messages = %+v, %v; want 4, 3, 2", msgs, err)
+	for _, tc := range []struct {
+		limit int
+		want  []string
+	}{{0, []string{"4", "3", "2"}}, {1, []string{"4"}}, {2, []string{"4", "3"}}, {10, []string{"4", "3", "2"}}} {
+		msgs, err := sb.Messages(ctx, "+1", tc.limit)
+		var got []string
+		for _, m := range msgs {
+			got = append(got, m.Body)
+		}
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("Messages(limit %d) = %v, %v; want %v", tc.limit, got, err, tc.want)
+		}
 	}
 }
 

@@ -72,9 +72,10 @@ func (s *Sandbox) Send(ctx context.Context, m otp.Message) error {
 	return nil
 }
 
-// Messages returns the messages kept for to, newest first.
-func (s *Sandbox) Messages(ctx context.Context, to string) ([]SandboxMessage, error) {
-	raw, err := s.rdb.LRange(ctx, s.key(to), 0, -1).Result()
+// Messages returns the messages kept for to, newest first: at most limit of
+// them when limit > 0, else all.
+func (s *Sandbox) Messages(ctx context.Context, to string, limit int) ([]SandboxMessage, error) {
+	raw, err := s.rdb.LRange(ctx, s.key(to), 0, int64(limit)-1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}

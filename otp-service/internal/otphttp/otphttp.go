@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -19,7 +20,7 @@ import (
 
 // Messages reads the sandbox provider's messages.
 type Messages interface {
-	Messages(ctx context.Context, to string) ([]delivery.SandboxMessage, error)
+	Messages(ctx context.Context, to string, limit int) ([]delivery.SandboxMessage, error)
 }
 
 // Handler serves the API. Sandbox is nil when sandbox mode is off, and then
@@ -233,7 +234,15 @@ func (h *Handler) messages(c *gin.Context) error {
 	} else if strings.Trim(to, "0123456789") == "" {
 		to = "+" + to // an unescaped '+' in a query string arrives as a space
 	}
-	msgs, err := h.Sandbox.Messages(c.Request.Context(), to)
+	limit := 0
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return errs.Invalidf("limit", "must be a whole number from 1 to 100")
+		}
+		limit = n
+	}
+	msgs, err := h.Sandbox.Messages(c.Request.Context(), to, limit)
 	if err != nil {
 		return err
 	}
