@@ -75,6 +75,11 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 	}
 	mc.ParseTime = true
 	mc.Loc = time.UTC
+	// Statements with arguments run in one round trip instead of three
+	// (prepare, execute, close); the driver escapes the arguments for the
+	// connection's charset and falls back to preparing for charsets where
+	// that is unsafe. Hot statements are prepared explicitly anyway.
+	mc.InterpolateParams = true
 	if mc.Params == nil {
 		mc.Params = map[string]string{}
 	}

@@ -123,6 +123,10 @@ func (c *Client) AdminToken(ctx context.Context) (string, error) {
 // Magento refused, so a token another goroutine just renewed survives.
 func (c *Client) dropAdminToken(ctx context.Context, refused string) error {
 	key := c.tokenKey()
+	if f, ok := c.tokens.(interface{ Forget(key string) }); ok {
+		// Compare with the shared copy, not one held in memory.
+		f.Forget(key)
+	}
 	cur, ok, err := c.tokens.Get(ctx, key)
 	if err == nil && ok && cur != refused {
 		return nil

@@ -191,7 +191,9 @@ func TestTokenCacheContract(t *testing.T) {
 		advance func(time.Duration)
 	}{
 		{"memory", magento.NewMemoryTokenCache(func() time.Time { return now }), func(d time.Duration) { now = now.Add(d) }},
-		{"redis", magento.NewRedisTokenCache(rdb, "test:"), mr.FastForward},
+		{"redis", magento.NewRedisTokenCache(rdb, "test:").WithLocalHold(10*time.Second, func() time.Time { return now }),
+			func(d time.Duration) { now = now.Add(d); mr.FastForward(d) }},
+		{"redis without local hold", magento.NewRedisTokenCache(rdb, "test:").WithLocalHold(0, time.Now), mr.FastForward},
 	}
 	for _, tc := range caches {
 		t.Run(tc.name, func(t *testing.T) {
@@ -225,6 +227,74 @@ func TestTokenCacheContract(t *testing.T) {
 	_ = rdb.Set(context.Background(), "test:x", "y", 0).Err()
 	if !mr.Exists("test:x") {
 		t.Errorf("prefix not applied")
+	}
+}
+
+// TestRedisTokenCacheLocalHold: a replica sees another's new token once its
+// in-memory copy (at most the hold, never past the Redis TTL) lapses, or at
+// once after Forget.
+func TestRedisTokenCacheLocalHold(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	clock := func() time.Time { return now }
+	a := magento.NewRedisTokenCache(rdb, "p:").WithLocalHold(10*time.Second, clock)
+	b := magento.NewRedisTokenCache(rdb, "p:").WithLocalHold(10*time.Second, clock)
+	ctx := context.Background()
+	get := func(c *magento.RedisTokenCache) string {
+		t.Helper()
+		v, ok, err := c.Get(ctx, "admin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return "(none)"
+		}
+		return v
+	}
+	_ = a.Set(ctx, "admin", "t1", time.Hour)
+	if v := get(b); v != "t1" {
+		t.Fatalf("b reads %q; want t1 from Redis", v)
+	}
+	_ = a.Set(ctx, "admin", "t2", time.Hour) // a renewed the token
+	steps := []struct {
+		advance time.Duration
+		forget  bool
+		want    string
+	}{
+		{0, false, "t1"},               // b still holds its copy
+		{9 * time.Second, false, "t1"}, // within the hold
+		{2 * time.Second, false, "t2"}, // hold lapsed: read Redis
+		{0, false, "t2"},
+	}
+	for i, st := range steps {
+		now = now.Add(st.advance)
+		if v := get(b); v != st.want {
+			t.Errorf("step %d: b reads %q; want %q", i, v, st.want)
+		}
+	}
+	_ = a.Set(ctx, "admin", "t3", time.Hour)
+	b.Forget("admin")
+	if v := get(b); v != "t3" {
+		t.Errorf("after Forget b reads %q; want t3", v)
+	}
+	// The hold never outlives the Redis TTL.
+	_ = a.Set(ctx, "admin", "short", 3*time.Second)
+	b.Forget("admin")
+	_ = get(b)
+	mr.FastForward(4 * time.Second)
+	now = now.Add(4 * time.Second)
+	if v := get(b); v != "(none)" {
+		t.Errorf("after the Redis TTL b reads %q; want none", v)
+	}
+	// Delete drops both copies.
+	_ = a.Set(ctx, "admin", "t4", time.Hour)
+	if err := a.Delete(ctx, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if v := get(a); v != "(none)" {
+		t.Errorf("after Delete a reads %q; want none", v)
 	}
 }
 

@@ -70,41 +70,94 @@ func (c *MemoryTokenCache) Delete(_ context.Context, key string) error {
 }
 
 // RedisTokenCache is a TokenCache in Redis, shared by a service's replicas so
-// they do not each log in. Keys get Prefix prepended.
+// they do not each log in. Keys get Prefix prepended. A token read from
+// Redis is also held in process memory for a few seconds (never past its
+// Redis expiry), so busy instances do not pay a Redis round trip on every
+// Magento call; Forget drops that copy.
 type RedisTokenCache struct {
 	rdb    redis.UniversalClient
 	prefix string
+	hold   time.Duration
+	now    func() time.Time
+	mu     sync.Mutex
+	local  map[string]memoryEntry
 }
 
 var _ TokenCache = (*RedisTokenCache)(nil)
 
+// DefaultLocalHold is how long a RedisTokenCache keeps a token in memory.
+const DefaultLocalHold = 10 * time.Second
+
 // NewRedisTokenCache returns a cache over rdb whose keys start with prefix.
 func NewRedisTokenCache(rdb redis.UniversalClient, prefix string) *RedisTokenCache {
-	return &RedisTokenCache{rdb: rdb, prefix: prefix}
+	return &RedisTokenCache{rdb: rdb, prefix: prefix, hold: DefaultLocalHold, now: time.Now, local: map[string]memoryEntry{}}
+}
+
+// WithLocalHold sets how long tokens stay in process memory (0: not at
+// all) and the clock that times it; it returns c.
+func (c *RedisTokenCache) WithLocalHold(hold time.Duration, now func() time.Time) *RedisTokenCache {
+	c.hold, c.now = hold, now
+	return c
 }
 
 // Get implements TokenCache.
 func (c *RedisTokenCache) Get(ctx context.Context, key string) (string, bool, error) {
-	v, err := c.rdb.Get(ctx, c.prefix+key).Result()
+	now := c.now()
+	c.mu.Lock()
+	e, ok := c.local[key]
+	c.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.token, true, nil
+	}
+	var (
+		get *redis.StringCmd
+		ttl *redis.DurationCmd
+	)
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get, ttl = p.Get(ctx, c.prefix+key), p.PTTL(ctx, c.prefix+key)
+		return nil
+	})
 	if errors.Is(err, redis.Nil) {
+		c.Forget(key)
 		return "", false, nil
 	}
 	if err != nil {
 		return "", false, fmt.Errorf("redis get token: %w", err)
 	}
-	return v, true, nil
+	c.keep(key, get.Val(), now, ttl.Val())
+	return get.Val(), true, nil
+}
+
+// keep holds token in memory for c.hold or ttl, whichever is shorter.
+func (c *RedisTokenCache) keep(key, token string, now time.Time, ttl time.Duration) {
+	if c.hold <= 0 || ttl <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.local[key] = memoryEntry{token: token, expires: now.Add(min(c.hold, ttl))}
+}
+
+// Forget drops the in-memory copy of key, so the next Get reads Redis.
+func (c *RedisTokenCache) Forget(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.local, key)
 }
 
 // Set implements TokenCache.
 func (c *RedisTokenCache) Set(ctx context.Context, key, token string, ttl time.Duration) error {
 	if err := c.rdb.Set(ctx, c.prefix+key, token, ttl).Err(); err != nil {
+		c.Forget(key)
 		return fmt.Errorf("redis set token: %w", err)
 	}
+	c.keep(key, token, c.now(), ttl)
 	return nil
 }
 
 // Delete implements TokenCache.
 func (c *RedisTokenCache) Delete(ctx context.Context, key string) error {
+	c.Forget(key)
 	if err := c.rdb.Del(ctx, c.prefix+key).Err(); err != nil {
 		return fmt.Errorf("redis delete token: %w", err)
 	}
