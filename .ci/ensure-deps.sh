@@ -49,8 +49,13 @@ ensure_mariadb() {
 }
 
 ensure_redis() {
+  # The Cluster tests (cachetest.NewCluster) start their own nodes from these
+  # binaries, so they are needed even when a Redis already listens.
+  local missing=()
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
   if port_open "$REDIS_HOST" "$REDIS_PORT"; then return 0; fi
-  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
   log "starting Redis"
   as_root service redis-server start >/dev/null 2>&1 ||
     as_root redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no

@@ -1,9 +1,14 @@
-// Package cachetest gives tests a client of the real Redis server and a key
-// prefix of their own.
+// Package cachetest gives tests a client of a real Redis and a key prefix of
+// their own.
 //
-// The server is taken from TEST_REDIS_ADDR (default 127.0.0.1:6379). A server
-// that cannot be reached fails the test: `make test` installs and starts
-// Redis.
+// New and NewConfig use the single server at TEST_REDIS_ADDR (default
+// 127.0.0.1:6379). A server that cannot be reached fails the test: `make
+// test` installs and starts Redis.
+//
+// NewCluster and NewClusterConfig use a three-master Redis Cluster that the
+// test binary starts from the redis-server and redis-cli binaries on first
+// use and that dies with it. Missing binaries fail the test: `make test`
+// installs them.
 package cachetest
 
 import (
@@ -31,9 +36,7 @@ func Addr() string {
 // prefix whose keys are deleted when the test ends.
 func NewConfig(tb testing.TB) config.Redis {
 	tb.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	cfg := config.DefaultRedis("test:" + hex.EncodeToString(b[:]) + ":")
+	cfg := config.DefaultRedis(newPrefix())
 	cfg.Addrs = []string{Addr()}
 	cfg.PoolSize = 32
 	c := redis.NewClient(&redis.Options{Addr: Addr()})
@@ -45,11 +48,7 @@ func NewConfig(tb testing.TB) config.Redis {
 	}
 	tb.Cleanup(func() {
 		defer c.Close()
-		ctx := context.Background()
-		iter := c.Scan(ctx, 0, cfg.KeyPrefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
-		}
+		deleteKeys(c, cfg.KeyPrefix)
 	})
 	return cfg
 }
@@ -57,8 +56,31 @@ func NewConfig(tb testing.TB) config.Redis {
 // New returns a client of the test server and the test's key prefix.
 func New(tb testing.TB) (redis.UniversalClient, string) {
 	tb.Helper()
-	cfg := NewConfig(tb)
+	return open(tb, NewConfig(tb))
+}
+
+// open returns a universal client for cfg, closed when the test ends: a
+// plain client for one address, a Cluster client for several.
+func open(tb testing.TB, cfg config.Redis) (redis.UniversalClient, string) {
+	tb.Helper()
 	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cfg.Addrs, PoolSize: cfg.PoolSize})
 	tb.Cleanup(func() { c.Close() })
 	return c, cfg.KeyPrefix
+}
+
+// newPrefix returns a fresh key prefix. It holds no '{', so the hash tags
+// that follow it decide a key's Cluster slot.
+func newPrefix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "test:" + hex.EncodeToString(b[:]) + ":"
+}
+
+// deleteKeys deletes the keys under prefix on the one server c talks to.
+func deleteKeys(c *redis.Client, prefix string) {
+	ctx := context.Background()
+	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		c.Del(ctx, iter.Val())
+	}
 }
