@@ -118,12 +118,25 @@ func (c *Customers) CustomerToken(ctx context.Context, customerID int64, email s
 	if err != nil && err != redis.Nil {
 		return "", time.Time{}, fmt.Errorf("magento token cache: %w", err)
 	}
+	return c.mint(ctx, key, email, true)
+}
+
+// FirstToken implements otp.Customers: a customer created moments ago has
+// no cached token, so it mints one without reading the cache.
+func (c *Customers) FirstToken(ctx context.Context, customerID int64, email string) (string, time.Time, error) {
+	return c.mint(ctx, c.tokenKey(customerID), email, false)
+}
+
+// mint runs one generateCustomerTokenAsAdmin per customer at a time and
+// caches its token. recheck looks in the cache again first: a flight that
+// finished between the caller's read and this one has cached a token.
+func (c *Customers) mint(ctx context.Context, key, email string, recheck bool) (string, time.Time, error) {
 	keep := c.cfg.Lifetime - c.cfg.RenewBefore
 	v, err, _ := c.sf.Do(key, func() (any, error) {
-		// A flight that finished between our read and this one has cached
-		// a token already; look again rather than mint a second.
-		if tok, until, ok := c.cached(ctx, key); ok {
-			return minted{tok, until}, nil
+		if recheck {
+			if tok, until, ok := c.cached(ctx, key); ok {
+				return minted{tok, until}, nil
+			}
 		}
 		tok, err := c.mc.GenerateCustomerTokenAsAdmin(ctx, email)
 		if err != nil {

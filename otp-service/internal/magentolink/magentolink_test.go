@@ -81,3 +81,30 @@ func TestCreateFindAndCachedToken(t *testing.T) {
 		t.Errorf("cached token TTL = %v; want 55m (1h lifetime - 5m)", ttl)
 	}
 }
+
+func TestFirstTokenMintsWithoutReadingAndCaches(t *testing.T) {
+	link, cc := newLink(t)
+	ctx := context.Background()
+	const email = "919811112222.abcdefgh@phone.shop.example"
+	id, err := link.Create(ctx, email, "Shopper", "Customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, until, err := link.FirstToken(ctx, id, email)
+	if err != nil || first == "" {
+		t.Fatalf("FirstToken = %q, %v", first, err)
+	}
+	if left := time.Until(until); left <= 50*time.Minute || left > 55*time.Minute {
+		t.Errorf("FirstToken usable for %v; want 55m", left)
+	}
+	again, _, err := link.CustomerToken(ctx, id, email)
+	if err != nil || again != first {
+		t.Errorf("CustomerToken after FirstToken = %q, %v; want the cached %q", again, err, first)
+	}
+	if n := cc.mints.Load(); n != 1 {
+		t.Errorf("%d mints; want 1", n)
+	}
+	if _, _, err := link.FirstToken(ctx, 999999, "nobody@example.com"); err == nil {
+		t.Error("FirstToken for an unknown customer succeeded")
+	}
+}

@@ -184,6 +184,10 @@ type Customers interface {
 	// CustomerToken returns a customer token (cached until shortly before
 	// it expires) and until when it may be used.
 	CustomerToken(ctx context.Context, customerID int64, email string) (token string, useUntil time.Time, err error)
+	// FirstToken is CustomerToken for a customer Create made moments ago,
+	// for whom nothing can be cached yet: it mints and caches a token
+	// without looking in the cache first.
+	FirstToken(ctx context.Context, customerID int64, email string) (token string, useUntil time.Time, err error)
 }
 
 // AccessClaims is what an access token says.

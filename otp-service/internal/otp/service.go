@@ -401,9 +401,9 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 	}
 	s.m.verifies.WithLabelValues(string(c.Channel), c.Provider, c.Dest.Country, "success").Inc()
 
-	id, created := at.Identity, false
+	id, created, newCustomer := at.Identity, false, false
 	if id == nil || id.Kind != c.Dest.Kind || id.Value != c.Dest.Value {
-		if id, created, err = s.identity(ctx, c.Dest, now); err != nil {
+		if id, created, newCustomer, err = s.identity(ctx, c.Dest, now); err != nil {
 			return nil, err
 		}
 	}
@@ -422,7 +422,7 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 		// Cache what this login had to look up, for the next one.
 		var until time.Time
 		if mtok == "" {
-			mtok, until = s.magentoToken(ctx, id)
+			mtok, until = s.magentoToken(ctx, id, newCustomer)
 		}
 		if err := s.d.Store.Remember(ctx, c.ID, id, mtok, until.Sub(now)); err != nil {
 			s.log(ctx).Warn("login cache not written", zap.Error(err))
@@ -454,10 +454,15 @@ func (s *Service) linkPhone(ctx context.Context, phoneID int64, email *Identity,
 }
 
 // magentoToken mints (or takes from the adapter's cache) the customer's
-// Magento token. It is a convenience: our tokens are valid without it, so a
+// Magento token; for a customer created by this login there is nothing to
+// look up. It is a convenience: our tokens are valid without it, so a
 // Magento outage leaves it out instead of failing the login.
-func (s *Service) magentoToken(ctx context.Context, id *Identity) (string, time.Time) {
-	tok, until, err := s.d.Customers.CustomerToken(ctx, id.MagentoCustomerID, id.MagentoEmail)
+func (s *Service) magentoToken(ctx context.Context, id *Identity, newCustomer bool) (string, time.Time) {
+	get := s.d.Customers.CustomerToken
+	if newCustomer {
+		get = s.d.Customers.FirstToken
+	}
+	tok, until, err := get(ctx, id.MagentoCustomerID, id.MagentoEmail)
 	if err != nil {
 		// Only the code: Magento's message may echo the email, and a
 		// placeholder email holds the phone number.
@@ -474,47 +479,51 @@ func (s *Service) gone() error {
 }
 
 // identity finds the destination's identity or creates it with its Magento
-// customer. A phone is never matched to an existing customer (not even by an
-// address phone): it gets a new customer with a placeholder email. An email
-// proved by code may claim the existing customer with that email.
-func (s *Service) identity(ctx context.Context, d Destination, now time.Time) (*Identity, bool, error) {
-	id, err := s.d.Identities.FindIdentity(ctx, d.Kind, d.Value)
+// customer; created says the identity is new, newCustomer that its Magento
+// customer is too. A phone is never matched to an existing customer (not
+// even by an address phone): it gets a new customer with a placeholder
+// email. An email proved by code may claim the existing customer with that
+// email.
+func (s *Service) identity(ctx context.Context, d Destination, now time.Time) (id *Identity, created, newCustomer bool, err error) {
+	id, err = s.d.Identities.FindIdentity(ctx, d.Kind, d.Value)
 	if err == nil {
-		return id, false, nil
+		return id, false, false, nil
 	}
 	if !errs.Is(err, errs.NotFound) {
-		return nil, false, err
+		return nil, false, false, err
 	}
 	id = &Identity{Kind: d.Kind, Value: d.Value, CreatedAt: now}
 	if d.Kind == KindEmail {
 		id.MagentoEmail = d.Value
 		id.MagentoCustomerID, err = s.d.Customers.FindByEmail(ctx, d.Value)
 		if errs.Is(err, errs.NotFound) {
+			newCustomer = true
 			id.MagentoCustomerID, err = s.d.Customers.Create(ctx, d.Value, s.cfg.Identity.FirstName, s.cfg.Identity.LastName)
 		}
 	} else {
 		id.MagentoEmail, err = s.placeholderEmail(d)
 		if err == nil {
+			newCustomer = true
 			id.MagentoCustomerID, err = s.d.Customers.Create(ctx, id.MagentoEmail, s.cfg.Identity.FirstName, s.cfg.Identity.LastName)
 		}
 	}
 	if err != nil {
-		return nil, false, errs.Wrap(errs.Unavailable, err, "Your code was accepted but the account could not be set up. Ask for a new code and try again shortly.")
+		return nil, false, false, errs.Wrap(errs.Unavailable, err, "Your code was accepted but the account could not be set up. Ask for a new code and try again shortly.")
 	}
 	err = s.d.Identities.CreateIdentity(ctx, id)
 	if errs.Is(err, errs.Conflict) {
 		// A concurrent first login linked the destination first.
 		existing, ferr := s.d.Identities.FindIdentity(ctx, d.Kind, d.Value)
 		if ferr != nil {
-			return nil, false, ferr
+			return nil, false, false, ferr
 		}
 		s.log(ctx).Warn("concurrent first login: Magento customer left unlinked", zap.Int64("magento_customer_id", id.MagentoCustomerID))
-		return existing, false, nil
+		return existing, false, false, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, false, false, err
 	}
-	return id, true, nil
+	return id, true, newCustomer, nil
 }
 
 func (s *Service) placeholderEmail(d Destination) (string, error) {
@@ -577,7 +586,7 @@ func (s *Service) Refresh(ctx context.Context, token string, meta Meta) (*Sessio
 		return nil, err
 	}
 	s.audit(Event{At: now, Type: EventRefresh, Subject: maskIdentity(id), IdentityID: id.ID, IP: meta.IP, RequestID: meta.RequestID})
-	mtok, _ := s.magentoToken(ctx, id)
+	mtok, _ := s.magentoToken(ctx, id, false)
 	return s.finish(id, next.FamilyID, rt, []string{"otp", "refresh"}, mtok, now)
 }
 

@@ -111,6 +111,10 @@ func (c *memCustomers) CustomerToken(context.Context, int64, string) (string, ti
 	return "magento-token", time.Now().Add(time.Hour), nil
 }
 
+func (c *memCustomers) FirstToken(ctx context.Context, id int64, email string) (string, time.Time, error) {
+	return c.CustomerToken(ctx, id, email)
+}
+
 type fixture struct {
 	rdb       redis.UniversalClient
 	prefix    string
