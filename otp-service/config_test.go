@@ -30,12 +30,20 @@ func TestDevelopmentRunsWithoutAFile(t *testing.T) {
 	if !cfg.OTP.Sandbox || !cfg.Tokens.GenerateDevKey || len(cfg.OTP.HashKeys) != 1 {
 		t.Errorf("development config: sandbox %v, dev key %v, hash keys %d", cfg.OTP.Sandbox, cfg.Tokens.GenerateDevKey, len(cfg.OTP.HashKeys))
 	}
+	is, err := tokens.New(cfg.Tokens)
+	if err != nil {
+		t.Fatalf("tokens.New(development config) = %v", err)
+	}
+	if jwks := string(is.JWKS()); !strings.Contains(jwks, `"kty":"OKP"`) || !strings.Contains(jwks, `"alg":"EdDSA"`) {
+		t.Errorf("development JWKS = %s; want the generated Ed25519 (EdDSA) key", jwks)
+	}
 }
 
 // A production file with maps (keys, routes, test numbers) and an
 // environment override.
 func TestConfigFromFileAndEnv(t *testing.T) {
 	key, _ := tokens.GenerateKeyPEM()
+	edKey, _ := tokens.GenerateEd25519KeyPEM()
 	yaml := `
 env: production
 otp:
@@ -53,7 +61,9 @@ tokens:
   signing_keys:
     ec1: |
 ` + indent(key, "      ") + `
-  active_key: ec1
+    ed1: |
+` + indent(edKey, "      ") + `
+  active_key: ed1
 delivery:
   routes:
     sms: [msg91, twilio]
@@ -85,8 +95,10 @@ magento:
 	if got := cfg.Delivery.Routes["sms"]; len(got) != 2 || got[0] != "msg91" {
 		t.Errorf("routes = %v", cfg.Delivery.Routes)
 	}
-	if _, err := tokens.New(cfg.Tokens); err != nil {
-		t.Errorf("signing key from the file: %v", err)
+	if is, err := tokens.New(cfg.Tokens); err != nil {
+		t.Errorf("signing keys from the file: %v", err)
+	} else if is.ActiveKeyID() != "ed1" || !strings.Contains(string(is.JWKS()), `"kid":"ec1"`) {
+		t.Errorf("signing keys from the file: active %s, JWKS %s; want ed1 active, ec1 published", is.ActiveKeyID(), is.JWKS())
 	}
 }
 

@@ -1,11 +1,12 @@
 package main
 
 import (
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"encoding/base64"
 	"encoding/json"
-	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,8 +18,9 @@ import (
 
 const phoneIN = "+919876543210"
 
-// jwksKeys fetches the JWKS and returns its keys by kid.
-func (e *env) jwksKeys() map[string]*ecdsa.PublicKey {
+// jwksKeys fetches the JWKS and returns its keys by kid: an *ecdsa.PublicKey
+// for an EC key (ES256), an ed25519.PublicKey for an OKP key (EdDSA).
+func (e *env) jwksKeys() map[string]crypto.PublicKey {
 	e.t.Helper()
 	r := e.do(http.MethodGet, "/.well-known/jwks.json", nil)
 	if r.Status != 200 {
@@ -30,11 +32,22 @@ func (e *env) jwksKeys() map[string]*ecdsa.PublicKey {
 	if err := json.Unmarshal(r.Body, &set); err != nil {
 		e.t.Fatal(err)
 	}
-	out := map[string]*ecdsa.PublicKey{}
+	out := map[string]crypto.PublicKey{}
 	for _, k := range set.Keys {
 		x, _ := base64.RawURLEncoding.DecodeString(k.X)
-		y, _ := base64.RawURLEncoding.DecodeString(k.Y)
-		out[k.Kid] = &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
+		switch {
+		case k.Kty == "EC" && k.Crv == "P-256" && k.Alg == "ES256":
+			y, _ := base64.RawURLEncoding.DecodeString(k.Y)
+			pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+			if err != nil {
+				e.t.Fatalf("JWK %s: %v", k.Kid, err)
+			}
+			out[k.Kid] = pub
+		case k.Kty == "OKP" && k.Crv == "Ed25519" && k.Alg == "EdDSA" && len(x) == ed25519.PublicKeySize:
+			out[k.Kid] = ed25519.PublicKey(x)
+		default:
+			e.t.Fatalf("JWK %+v is neither an ES256 EC key nor an EdDSA OKP key", k)
+		}
 	}
 	return out
 }
@@ -47,7 +60,7 @@ func (e *env) verifyAccess(tok string) jwt.MapClaims {
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(tok, claims, func(t *jwt.Token) (any, error) {
 		return keys[t.Header["kid"].(string)], nil
-	}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithIssuer(e.cfg.Tokens.Issuer), jwt.WithAudience("magefleet"),
+	}, jwt.WithValidMethods([]string{"ES256", "EdDSA"}), jwt.WithIssuer(e.cfg.Tokens.Issuer), jwt.WithAudience("magefleet"),
 		jwt.WithTimeFunc(e.clock.Now))
 	if err != nil {
 		e.t.Fatalf("access token does not verify with the JWKS: %v", err)

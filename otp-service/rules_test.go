@@ -325,14 +325,15 @@ func (e *env) waitAudit(event string, n int) bool {
 	return false
 }
 
-// Rule 12: asymmetric keys with kid; JWKS rotation without downtime.
+// Rule 12: asymmetric keys with kid; JWKS rotation without downtime, here
+// from the ES256 key t1 to the EdDSA key t2.
 func TestJWKSRotation(t *testing.T) {
 	e := newEnv(t)
 	old := e.login(phoneN(1))["access_token"].(string)
 	if kid := e.verifyAccessKid(old); kid != "t1" {
 		t.Fatalf("kid = %q; want t1", kid)
 	}
-	newKey, _ := tokens.GenerateKeyPEM()
+	newKey, _ := tokens.GenerateEd25519KeyPEM()
 	// Step 1: publish t2 beside t1; step 2: make t2 active.
 	e.restart(func(c *Config) {
 		c.Tokens.SigningKeys["t2"] = config.Secret(newKey)
@@ -361,8 +362,8 @@ func (e *env) verifyAccessKid(tok string) string {
 	seg, _ := base64URLDecode(strings.Split(tok, ".")[0])
 	var h struct{ Kid, Alg string }
 	_ = json.Unmarshal(seg, &h)
-	if h.Alg != "ES256" {
-		e.t.Errorf("alg = %q; want ES256", h.Alg)
+	if want := map[string]string{"t1": "ES256", "t2": "EdDSA"}[h.Kid]; h.Alg != want {
+		e.t.Errorf("alg = %q; want %s for kid %s", h.Alg, want, h.Kid)
 	}
 	return h.Kid
 }

@@ -1,5 +1,7 @@
-// Package accesstoken verifies otp-service's access tokens: ES256 JWTs whose
-// keys are published as a JWKS (otp-service's /.well-known/jwks.json).
+// Package accesstoken verifies otp-service's access tokens: ES256 or EdDSA
+// (Ed25519) JWTs whose keys are published as a JWKS (otp-service's
+// /.well-known/jwks.json): P-256 keys as kty "EC", Ed25519 keys as kty "OKP"
+// (RFC 8037). A token verifies only with the algorithm of its kid's key type.
 //
 // Keys are cached by kid; an unknown kid refreshes the set (at most once per
 // MinRefresh), so key rotation needs no restart. A Verifier is safe for
@@ -9,13 +11,14 @@ package accesstoken
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/http"
 	"strconv"
 	"sync"
@@ -44,8 +47,14 @@ type Verifier struct {
 	Now        func() time.Time
 
 	mu      sync.Mutex
-	keys    map[string]*ecdsa.PublicKey
+	keys    map[string]publicKey
 	fetched time.Time
+}
+
+// publicKey is a JWKS key and the one algorithm it verifies.
+type publicKey struct {
+	alg string           // ES256 or EdDSA
+	key crypto.PublicKey // *ecdsa.PublicKey or ed25519.PublicKey, as jwt's Verify wants
 }
 
 // New returns a Verifier for the JWKS at url.
@@ -59,10 +68,11 @@ type claims struct {
 	MagentoCustomerID json.RawMessage `json:"magento_customer_id,omitempty"`
 }
 
-// Verify checks the token's signature, expiry, issuer and audience.
+// Verify checks the token's signature (by the JWKS key its kid names, with
+// that key's algorithm only), expiry, issuer and audience.
 func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	var c claims
-	opts := []jwt.ParserOption{jwt.WithValidMethods([]string{"ES256"}), jwt.WithTimeFunc(v.Now), jwt.WithExpirationRequired()}
+	opts := []jwt.ParserOption{jwt.WithValidMethods([]string{"ES256", "EdDSA"}), jwt.WithTimeFunc(v.Now), jwt.WithExpirationRequired()}
 	if v.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(v.Issuer))
 	}
@@ -73,8 +83,14 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		k, err := v.key(ctx, kid)
-		keyErr = err
-		return k, err
+		if err != nil {
+			keyErr = err
+			return nil, err
+		}
+		if t.Method.Alg() != k.alg {
+			return nil, fmt.Errorf("kid %q verifies %s, not %s", kid, k.alg, t.Method.Alg())
+		}
+		return k.key, nil
 	}, opts...)
 	if keyErr != nil && errs.Is(keyErr, errs.Unavailable) {
 		return Claims{}, keyErr
@@ -99,25 +115,25 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	return out, nil
 }
 
-func (v *Verifier) key(ctx context.Context, kid string) (*ecdsa.PublicKey, error) {
+func (v *Verifier) key(ctx context.Context, kid string) (publicKey, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if k, ok := v.keys[kid]; ok {
 		return k, nil
 	}
 	if !v.fetched.IsZero() && v.Now().Sub(v.fetched) < v.MinRefresh {
-		return nil, errs.E(errs.Unauthorized, "Unknown signing key %q.", kid)
+		return publicKey{}, errs.E(errs.Unauthorized, "Unknown signing key %q.", kid)
 	}
 	keys, err := v.fetch(ctx)
 	v.fetched = v.Now()
 	if err != nil {
-		return nil, errs.Wrap(errs.Unavailable, err, "The token keys are unavailable.")
+		return publicKey{}, errs.Wrap(errs.Unavailable, err, "The token keys are unavailable.")
 	}
 	v.keys = keys
 	if k, ok := keys[kid]; ok {
 		return k, nil
 	}
-	return nil, errs.E(errs.Unauthorized, "Unknown signing key %q.", kid)
+	return publicKey{}, errs.E(errs.Unauthorized, "Unknown signing key %q.", kid)
 }
 
 type jwks struct {
@@ -128,10 +144,11 @@ type jwks struct {
 		X   string `json:"x"`
 		Y   string `json:"y"`
 		Use string `json:"use"`
+		Alg string `json:"alg"`
 	} `json:"keys"`
 }
 
-func (v *Verifier) fetch(ctx context.Context) (map[string]*ecdsa.PublicKey, error) {
+func (v *Verifier) fetch(ctx context.Context) (map[string]publicKey, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.URL, nil)
 	if err != nil {
 		return nil, err
@@ -148,32 +165,56 @@ func (v *Verifier) fetch(ctx context.Context) (map[string]*ecdsa.PublicKey, erro
 	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<20)).Decode(&set); err != nil {
 		return nil, fmt.Errorf("jwks: %w", err)
 	}
-	out := map[string]*ecdsa.PublicKey{}
+	out := map[string]publicKey{}
 	for _, k := range set.Keys {
-		if k.Kty != "EC" || k.Crv != "P-256" || (k.Use != "" && k.Use != "sig") {
+		if k.Use != "" && k.Use != "sig" {
 			continue
 		}
-		x, err1 := base64.RawURLEncoding.DecodeString(k.X)
-		y, err2 := base64.RawURLEncoding.DecodeString(k.Y)
-		if err1 != nil || err2 != nil {
+		x, err := base64.RawURLEncoding.DecodeString(k.X)
+		if err != nil {
 			continue
 		}
-		pk := &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
-		if !pk.Curve.IsOnCurve(pk.X, pk.Y) { //nolint:staticcheck // validating untrusted input
-			continue
+		switch {
+		case k.Kty == "EC" && k.Crv == "P-256" && (k.Alg == "" || k.Alg == "ES256"):
+			y, err := base64.RawURLEncoding.DecodeString(k.Y)
+			if err != nil || len(x) != 32 || len(y) != 32 {
+				continue
+			}
+			// Refuses points that are not on the curve.
+			pk, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+			if err != nil {
+				continue
+			}
+			out[k.Kid] = publicKey{alg: "ES256", key: pk}
+		case k.Kty == "OKP" && k.Crv == "Ed25519" && (k.Alg == "" || k.Alg == "EdDSA"):
+			if len(x) != ed25519.PublicKeySize {
+				continue
+			}
+			out[k.Kid] = publicKey{alg: "EdDSA", key: ed25519.PublicKey(x)}
 		}
-		out[k.Kid] = pk
 	}
 	if len(out) == 0 {
-		return nil, errors.New("jwks: no usable P-256 signing keys")
+		return nil, errors.New("jwks: no usable ES256 (EC P-256) or EdDSA (OKP Ed25519) signing keys")
 	}
 	return out, nil
 }
 
-// JWK returns the public JWK of key, for tests and sandboxes.
-func JWK(kid string, key *ecdsa.PublicKey) map[string]string {
-	b := make([]byte, 32)
-	return map[string]string{"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
-		"x": base64.RawURLEncoding.EncodeToString(key.X.FillBytes(b)),
-		"y": base64.RawURLEncoding.EncodeToString(key.Y.FillBytes(make([]byte, 32)))}
+// JWK returns the public JWK of key, an *ecdsa.PublicKey on P-256 (kty EC,
+// alg ES256) or an ed25519.PublicKey (kty OKP, alg EdDSA), for tests and
+// sandboxes. It panics on any other key.
+func JWK(kid string, key crypto.PublicKey) map[string]string {
+	switch key := key.(type) {
+	case *ecdsa.PublicKey:
+		raw, err := key.Bytes() // 0x04 || X || Y
+		if err != nil || key.Curve != elliptic.P256() {
+			panic(fmt.Sprintf("accesstoken.JWK: not a P-256 key: %v", err))
+		}
+		return map[string]string{"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
+			"x": base64.RawURLEncoding.EncodeToString(raw[1:33]),
+			"y": base64.RawURLEncoding.EncodeToString(raw[33:65])}
+	case ed25519.PublicKey:
+		return map[string]string{"kty": "OKP", "crv": "Ed25519", "kid": kid, "use": "sig", "alg": "EdDSA",
+			"x": base64.RawURLEncoding.EncodeToString(key)}
+	}
+	panic(fmt.Sprintf("accesstoken.JWK: a %T is not an ES256 or EdDSA key", key))
 }

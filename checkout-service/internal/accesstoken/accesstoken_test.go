@@ -2,9 +2,12 @@ package accesstoken_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -19,63 +22,254 @@ import (
 	"github.com/magefleet/platform/internal/errs"
 )
 
-func TestVerifyRotatesKeys(t *testing.T) {
-	k1, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	k2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	var mu sync.Mutex
-	keys := []any{accesstoken.JWK("k1", &k1.PublicKey)}
-	var fetches atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fetches.Add(1)
-		mu.Lock()
-		defer mu.Unlock()
-		json.NewEncoder(w).Encode(map[string]any{"keys": keys})
-	}))
-	defer srv.Close()
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	v := accesstoken.New(srv.URL, "otp-service", "")
-	v.Now = func() time.Time { return now }
-	sign := func(k *ecdsa.PrivateKey, kid string, claims jwt.MapClaims) string {
-		tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
+// signer is a signing key and the algorithm its type signs.
+type signer struct {
+	method jwt.SigningMethod
+	priv   crypto.Signer
+}
+
+func (s signer) public() crypto.PublicKey { return s.priv.Public() }
+
+// newSigner returns a new key for alg (ES256 or EdDSA).
+func newSigner(t *testing.T, alg string) signer {
+	t.Helper()
+	switch alg {
+	case "ES256":
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return signer{jwt.SigningMethodES256, k}
+	case "EdDSA":
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return signer{jwt.SigningMethodEdDSA, k}
+	}
+	t.Fatalf("no signer for %q", alg)
+	return signer{}
+}
+
+// sign returns claims signed by key with method under kid ("" for none).
+func sign(t *testing.T, m jwt.SigningMethod, kid string, key any, claims jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(m, claims)
+	if kid != "" {
 		tok.Header["kid"] = kid
-		s, _ := tok.SignedString(k)
-		return s
 	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatalf("sign %s: %v", m.Alg(), err)
+	}
+	return s
+}
+
+// jwksServer serves {"keys": keys} and counts its requests; set replaces the
+// keys.
+type jwksServer struct {
+	URL     string
+	fetches atomic.Int32
+	mu      sync.Mutex
+	keys    []any
+}
+
+func newJWKSServer(t *testing.T, keys ...any) *jwksServer {
+	t.Helper()
+	s := &jwksServer{keys: keys}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.fetches.Add(1)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		json.NewEncoder(w).Encode(map[string]any{"keys": s.keys})
+	}))
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL
+	return s
+}
+
+func (s *jwksServer) set(keys ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys = keys
+}
+
+var start = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+func newVerifier(url string, now *time.Time) *accesstoken.Verifier {
+	v := accesstoken.New(url, "otp-service", "")
+	v.Now = func() time.Time { return *now }
+	return v
+}
+
+func TestVerifyRotatesKeys(t *testing.T) {
+	for _, alg := range []string{"ES256", "EdDSA"} {
+		t.Run(alg, func(t *testing.T) {
+			k1, k2 := newSigner(t, alg), newSigner(t, alg)
+			srv := newJWKSServer(t, accesstoken.JWK("k1", k1.public()))
+			now := start
+			v := newVerifier(srv.URL, &now)
+			ctx := context.Background()
+			good := jwt.MapClaims{"sub": "id-1", "iss": "otp-service", "exp": now.Add(time.Minute).Unix(), "magento_customer_id": 42}
+			c, err := v.Verify(ctx, sign(t, k1.method, "k1", k1.priv, good))
+			if err != nil || c.Subject != "id-1" || c.MagentoCustomerID != 42 {
+				t.Fatalf("Verify = %+v, %v; want id-1, 42", c, err)
+			}
+			for name, tok := range map[string]string{
+				"expired":      sign(t, k1.method, "k1", k1.priv, jwt.MapClaims{"sub": "id-1", "iss": "otp-service", "exp": now.Add(-time.Minute).Unix()}),
+				"other issuer": sign(t, k1.method, "k1", k1.priv, jwt.MapClaims{"sub": "id-1", "iss": "evil", "exp": now.Add(time.Minute).Unix()}),
+				"no exp":       sign(t, k1.method, "k1", k1.priv, jwt.MapClaims{"sub": "id-1", "iss": "otp-service"}),
+				"wrong key":    sign(t, k2.method, "k1", k2.priv, good),
+				"garbage":      "not.a.jwt",
+				"HS256":        sign(t, jwt.SigningMethodHS256, "", []byte("x"), good),
+			} {
+				if _, err := v.Verify(ctx, tok); errs.Code(err) != errs.Unauthorized {
+					t.Errorf("Verify(%s) = %v; want unauthorized", name, err)
+				}
+			}
+			// A new kid appears: one refresh picks it up.
+			srv.set(accesstoken.JWK("k1", k1.public()), accesstoken.JWK("k2", k2.public()))
+			now = now.Add(time.Minute)
+			good["exp"] = now.Add(time.Minute).Unix()
+			if _, err := v.Verify(ctx, sign(t, k2.method, "k2", k2.priv, good)); err != nil {
+				t.Fatalf("Verify with rotated key: %v", err)
+			}
+			before := srv.fetches.Load()
+			// Unknown kids do not hammer the JWKS endpoint.
+			for range 5 {
+				v.Verify(ctx, sign(t, k2.method, "k9", k2.priv, good))
+			}
+			if n := srv.fetches.Load() - before; n > 1 {
+				t.Fatalf("%d fetches for unknown kids; want at most 1", n)
+			}
+		})
+	}
+}
+
+// Moving otp-service from ES256 to EdDSA: the JWKS publishes the Ed25519
+// key beside the P-256 one, then the Ed25519 key signs, then the P-256 key
+// is retired. Tokens of every published key verify at each step.
+func TestVerifyDuringRotationFromES256ToEdDSA(t *testing.T) {
+	es, ed := newSigner(t, "ES256"), newSigner(t, "EdDSA")
+	srv := newJWKSServer(t, accesstoken.JWK("es", es.public()))
+	now := start
+	v := newVerifier(srv.URL, &now)
 	ctx := context.Background()
-	good := jwt.MapClaims{"sub": "id-1", "iss": "otp-service", "exp": now.Add(time.Minute).Unix(), "magento_customer_id": 42}
-	c, err := v.Verify(ctx, sign(k1, "k1", good))
-	if err != nil || c.Subject != "id-1" || c.MagentoCustomerID != 42 {
-		t.Fatalf("Verify = %+v, %v", c, err)
+	claims := func() jwt.MapClaims {
+		return jwt.MapClaims{"sub": "id-1", "iss": "otp-service", "exp": now.Add(10 * time.Minute).Unix()}
 	}
-	for name, tok := range map[string]string{
-		"expired":      sign(k1, "k1", jwt.MapClaims{"sub": "id-1", "iss": "otp-service", "exp": now.Add(-time.Minute).Unix()}),
-		"other issuer": sign(k1, "k1", jwt.MapClaims{"sub": "id-1", "iss": "evil", "exp": now.Add(time.Minute).Unix()}),
-		"wrong key":    sign(k2, "k1", good),
-		"garbage":      "not.a.jwt",
-		"HS256": func() string {
-			s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, good).SignedString([]byte("x"))
-			return s
-		}(),
-	} {
-		if _, err := v.Verify(ctx, tok); errs.Code(err) != errs.Unauthorized {
-			t.Errorf("%s: Verify = %v; want unauthorized", name, err)
+	old := sign(t, es.method, "es", es.priv, claims())
+	if _, err := v.Verify(ctx, old); err != nil {
+		t.Fatalf("Verify(ES256 before the rotation) = %v", err)
+	}
+
+	// Publish the Ed25519 key; the verifier has cached the old set.
+	srv.set(accesstoken.JWK("es", es.public()), accesstoken.JWK("ed", ed.public()))
+	now = now.Add(time.Minute)
+	fresh := sign(t, ed.method, "ed", ed.priv, claims())
+	for name, tok := range map[string]string{"ES256 (old kid, cached)": old, "EdDSA (new kid, refetched)": fresh, "ES256 signed after publishing": sign(t, es.method, "es", es.priv, claims())} {
+		if _, err := v.Verify(ctx, tok); err != nil {
+			t.Errorf("Verify(%s) with the mixed JWKS = %v; want nil", name, err)
 		}
 	}
-	// a new kid appears: one refresh picks it up
-	mu.Lock()
-	keys = append(keys, accesstoken.JWK("k2", &k2.PublicKey))
-	mu.Unlock()
-	now = now.Add(time.Minute)
-	good["exp"] = now.Add(time.Minute).Unix()
-	if _, err := v.Verify(ctx, sign(k2, "k2", good)); err != nil {
-		t.Fatalf("Verify with rotated key: %v", err)
+	// Within the mixed set, each kid verifies only its own algorithm.
+	for name, tok := range map[string]string{
+		"EdDSA under the ES256 kid": sign(t, ed.method, "es", ed.priv, claims()),
+		"ES256 under the EdDSA kid": sign(t, es.method, "ed", es.priv, claims()),
+	} {
+		if _, err := v.Verify(ctx, tok); errs.Code(err) != errs.Unauthorized {
+			t.Errorf("Verify(%s) = %v; want unauthorized", name, err)
+		}
 	}
-	before := fetches.Load()
-	// unknown kids do not hammer the JWKS endpoint
-	for range 5 {
-		v.Verify(ctx, sign(k2, "k9", good))
+
+	// Retire the P-256 key; a fresh verifier fetches only the Ed25519 key.
+	srv.set(accesstoken.JWK("ed", ed.public()))
+	after := newVerifier(srv.URL, &now)
+	if _, err := after.Verify(ctx, fresh); err != nil {
+		t.Errorf("Verify(EdDSA) after retiring es = %v", err)
 	}
-	if fetches.Load()-before > 1 {
-		t.Fatalf("%d fetches for unknown kids; want at most 1", fetches.Load()-before)
+	if _, err := after.Verify(ctx, old); errs.Code(err) != errs.Unauthorized {
+		t.Errorf("Verify(ES256 of the retired key) = %v; want unauthorized", err)
+	}
+}
+
+// No algorithm confusion: a kid's key verifies only the algorithm of its
+// type, never alg none or an HMAC keyed with the published key.
+func TestVerifyRefusesAlgorithmConfusion(t *testing.T) {
+	es, ed := newSigner(t, "ES256"), newSigner(t, "EdDSA")
+	esJWK, edJWK := accesstoken.JWK("es", es.public()), accesstoken.JWK("ed", ed.public())
+	srv := newJWKSServer(t, esJWK, edJWK)
+	now := start
+	v := newVerifier(srv.URL, &now)
+	claims := jwt.MapClaims{"sub": "id-1", "iss": "otp-service", "exp": now.Add(time.Minute).Unix()}
+	esPub, _ := es.public().(*ecdsa.PublicKey).Bytes()
+	attackerES, attackerED := newSigner(t, "ES256"), newSigner(t, "EdDSA")
+	for name, tok := range map[string]string{
+		"EdDSA under the ES256 kid":        sign(t, jwt.SigningMethodEdDSA, "es", attackerED.priv, claims),
+		"ES256 under the EdDSA kid":        sign(t, jwt.SigningMethodES256, "ed", attackerES.priv, claims),
+		"HS256 keyed with the P-256 JWK":   sign(t, jwt.SigningMethodHS256, "es", esPub, claims),
+		"HS256 keyed with the Ed25519 JWK": sign(t, jwt.SigningMethodHS256, "ed", []byte(ed.public().(ed25519.PublicKey)), claims),
+		"HS256 keyed with the JWK's x":     sign(t, jwt.SigningMethodHS256, "ed", []byte(edJWK["x"]), claims),
+		"none under the ES256 kid":         sign(t, jwt.SigningMethodNone, "es", jwt.UnsafeAllowNoneSignatureType, claims),
+		"none under the EdDSA kid":         sign(t, jwt.SigningMethodNone, "ed", jwt.UnsafeAllowNoneSignatureType, claims),
+		"no kid":                           sign(t, jwt.SigningMethodEdDSA, "", ed.priv, claims),
+	} {
+		if _, err := v.Verify(context.Background(), tok); errs.Code(err) != errs.Unauthorized {
+			t.Errorf("Verify(%s) = %v; want unauthorized", name, err)
+		}
+	}
+}
+
+// Keys the verifier cannot use safely are left out of the set: a JWK whose
+// alg contradicts its type, a point off the curve, a wrong-sized Ed25519 key,
+// an X25519 (key agreement) key, an encryption key.
+func TestVerifyIgnoresUnusableJWKs(t *testing.T) {
+	es, ed := newSigner(t, "ES256"), newSigner(t, "EdDSA")
+	with := func(k map[string]string, kv ...string) map[string]string {
+		out := map[string]string{}
+		for n, v := range k {
+			out[n] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			out[kv[i]] = kv[i+1]
+		}
+		return out
+	}
+	esJWK, edJWK := accesstoken.JWK("es", es.public()), accesstoken.JWK("ed", ed.public())
+	offCurve := base64.RawURLEncoding.EncodeToString(make([]byte, 32))
+	for _, tc := range []struct {
+		name string
+		jwk  map[string]string
+		key  signer
+	}{
+		{"EC key claiming EdDSA", with(esJWK, "alg", "EdDSA"), es},
+		{"OKP key claiming ES256", with(edJWK, "alg", "ES256"), ed},
+		{"EC point off the curve", with(esJWK, "y", offCurve), es},
+		{"OKP x of 31 bytes", with(edJWK, "x", base64.RawURLEncoding.EncodeToString(make([]byte, 31))), ed},
+		{"OKP on X25519", with(edJWK, "crv", "X25519"), ed},
+		{"OKP for encryption", with(edJWK, "use", "enc"), ed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The usable key keeps the set from being empty.
+			other := newSigner(t, "EdDSA")
+			srv := newJWKSServer(t, tc.jwk, accesstoken.JWK("other", other.public()))
+			now := start
+			v := newVerifier(srv.URL, &now)
+			claims := jwt.MapClaims{"sub": "id-1", "iss": "otp-service", "exp": now.Add(time.Minute).Unix()}
+			if _, err := v.Verify(context.Background(), sign(t, other.method, "other", other.priv, claims)); err != nil {
+				t.Fatalf("Verify(usable key) = %v", err)
+			}
+			kid := tc.jwk["kid"]
+			if _, err := v.Verify(context.Background(), sign(t, tc.key.method, kid, tc.key.priv, claims)); errs.Code(err) != errs.Unauthorized {
+				t.Errorf("Verify(token of %s) = %v; want unauthorized", kid, err)
+			}
+		})
+	}
+	// A set with no usable key is an outage of the key set, not a bad token.
+	srv := newJWKSServer(t, with(edJWK, "crv", "X25519"))
+	now := start
+	claims := jwt.MapClaims{"sub": "id-1", "iss": "otp-service", "exp": now.Add(time.Minute).Unix()}
+	if _, err := newVerifier(srv.URL, &now).Verify(context.Background(), sign(t, ed.method, "ed", ed.priv, claims)); errs.Code(err) != errs.Unavailable {
+		t.Errorf("Verify with no usable key = %v; want unavailable", err)
 	}
 }

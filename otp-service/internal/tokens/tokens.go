@@ -1,14 +1,21 @@
-// Package tokens signs access tokens (ES256 JWTs with a kid), publishes the
-// public keys as a JWKS, and makes opaque refresh tokens.
+// Package tokens signs access tokens (JWTs with a kid), publishes the public
+// keys as a JWKS, and makes opaque refresh tokens.
+//
+// A signing key's type picks its algorithm: an ECDSA P-256 key signs ES256,
+// an Ed25519 key signs EdDSA (RFC 8037; published as an OKP JWK). A key set
+// may mix both, so moving from one algorithm to the other is an ordinary
+// rotation.
 //
 // Rotation without downtime: configure the new key beside the old one (both
 // are published in the JWKS), wait for verifiers' JWKS caches to refresh,
 // make it active, and remove the old key once the last token it signed has
-// expired. A Issuer is safe for concurrent use.
+// expired. An Issuer is safe for concurrent use.
 package tokens
 
 import (
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
@@ -39,14 +46,15 @@ type Config struct {
 	// one, but never beyond SessionMaxAge from the login.
 	RefreshTTL    time.Duration `mapstructure:"refresh_ttl" desc:"lifetime of a refresh token; each rotation issues a new one, never beyond session_max_age; at least 1h"`
 	SessionMaxAge time.Duration `mapstructure:"session_max_age" desc:"maximum age of a login session: refresh tokens stop working this long after the login"`
-	// SigningKeys maps a key id to a PEM ECDSA P-256 private key (SEC 1 or
-	// PKCS #8). Every key is published in the JWKS.
-	SigningKeys map[string]config.Secret `mapstructure:"signing_keys" desc:"map of key id (kid) to a PEM ECDSA P-256 private key (SEC 1 or PKCS 8); every key is published in the JWKS"`
+	// SigningKeys maps a key id to a PEM private key: ECDSA P-256 (SEC 1 or
+	// PKCS #8), which signs ES256, or Ed25519 (PKCS #8), which signs EdDSA.
+	// Every key is published in the JWKS.
+	SigningKeys map[string]config.Secret `mapstructure:"signing_keys" desc:"map of key id (kid) to a PEM private key: ECDSA P-256 (SEC 1 or PKCS 8) signs ES256, Ed25519 (PKCS 8) signs EdDSA; every key is published in the JWKS"`
 	// ActiveKey names the key that signs new tokens.
 	ActiveKey string `mapstructure:"active_key" desc:"id of the signing_keys entry that signs new access tokens"`
-	// GenerateDevKey makes an ephemeral key when none is configured; only
-	// allowed in env development (instances would not share it).
-	GenerateDevKey bool `mapstructure:"generate_dev_key" desc:"generate an ephemeral signing key at start when signing_keys is empty; only allowed with env development"`
+	// GenerateDevKey makes an ephemeral Ed25519 key when none is configured;
+	// only allowed in env development (instances would not share it).
+	GenerateDevKey bool `mapstructure:"generate_dev_key" desc:"generate an ephemeral Ed25519 (EdDSA) signing key at start when signing_keys is empty; only allowed with env development"`
 }
 
 // DefaultConfig returns the defaults.
@@ -73,7 +81,7 @@ func (c Config) Validate() error {
 		p.Add("refresh_ttl", "must be at least 1h and at most session_max_age")
 	}
 	if len(c.SigningKeys) == 0 && !c.GenerateDevKey {
-		p.Add("signing_keys", "must hold at least one kid: PEM P-256 private key (or set generate_dev_key in development)")
+		p.Add("signing_keys", "must hold at least one kid: PEM P-256 or Ed25519 private key (or set generate_dev_key in development)")
 	}
 	for kid, k := range c.SigningKeys {
 		if _, err := ParseKey(k.Reveal()); err != nil {
@@ -88,8 +96,10 @@ func (c Config) Validate() error {
 	return p.Err()
 }
 
-// ParseKey parses a PEM P-256 private key.
-func ParseKey(s string) (*ecdsa.PrivateKey, error) {
+// ParseKey parses a PEM private key: an ECDSA P-256 key (SEC 1 "EC PRIVATE
+// KEY" or PKCS #8), which signs ES256, or an Ed25519 key (PKCS #8), which
+// signs EdDSA. It returns an *ecdsa.PrivateKey or an ed25519.PrivateKey.
+func ParseKey(s string) (crypto.Signer, error) {
 	b, _ := pem.Decode([]byte(s))
 	if b == nil {
 		return nil, errors.New("not PEM")
@@ -99,13 +109,16 @@ func ParseKey(s string) (*ecdsa.PrivateKey, error) {
 	}
 	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
 	if err != nil {
-		return nil, errors.New("not an EC private key")
+		return nil, errors.New("not a P-256 (SEC 1 or PKCS 8) or Ed25519 (PKCS 8) private key")
 	}
-	ek, ok := k.(*ecdsa.PrivateKey)
-	if !ok {
-		return nil, errors.New("not an ECDSA key")
+	switch k := k.(type) {
+	case *ecdsa.PrivateKey:
+		return checkCurve(k)
+	case ed25519.PrivateKey:
+		return k, nil
+	default:
+		return nil, fmt.Errorf("a %T cannot sign: want ECDSA P-256 or Ed25519", k)
 	}
-	return checkCurve(ek)
 }
 
 func checkCurve(k *ecdsa.PrivateKey) (*ecdsa.PrivateKey, error) {
@@ -115,7 +128,8 @@ func checkCurve(k *ecdsa.PrivateKey) (*ecdsa.PrivateKey, error) {
 	return k, nil
 }
 
-// GenerateKeyPEM returns a new P-256 key in PEM (for development and tests).
+// GenerateKeyPEM returns a new P-256 (ES256) key in PEM (for development and
+// tests).
 func GenerateKeyPEM() (string, error) {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -128,11 +142,42 @@ func GenerateKeyPEM() (string, error) {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})), nil
 }
 
+// GenerateEd25519KeyPEM returns a new Ed25519 (EdDSA) key in PKCS #8 PEM
+// (for development and tests).
+func GenerateEd25519KeyPEM() (string, error) {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), nil
+}
+
+// signingKey is a parsed key with the method its type implies.
+type signingKey struct {
+	method jwt.SigningMethod
+	priv   crypto.Signer
+	pub    crypto.PublicKey // *ecdsa.PublicKey or ed25519.PublicKey, as jwt's Verify wants
+}
+
+func newSigningKey(priv crypto.Signer) (signingKey, error) {
+	switch priv.(type) {
+	case *ecdsa.PrivateKey:
+		return signingKey{method: jwt.SigningMethodES256, priv: priv, pub: priv.Public()}, nil
+	case ed25519.PrivateKey:
+		return signingKey{method: jwt.SigningMethodEdDSA, priv: priv, pub: priv.Public()}, nil
+	}
+	return signingKey{}, fmt.Errorf("a %T cannot sign: want ECDSA P-256 or Ed25519", priv)
+}
+
 // Issuer signs and verifies access tokens and makes refresh tokens.
 type Issuer struct {
 	cfg    Config
 	active string
-	keys   map[string]*ecdsa.PrivateKey
+	keys   map[string]signingKey
 	jwks   []byte
 }
 
@@ -140,24 +185,31 @@ var _ otp.Tokens = (*Issuer)(nil)
 
 // New returns an Issuer for cfg.
 func New(cfg Config) (*Issuer, error) {
-	is := &Issuer{cfg: cfg, active: cfg.ActiveKey, keys: map[string]*ecdsa.PrivateKey{}}
+	is := &Issuer{cfg: cfg, active: cfg.ActiveKey, keys: map[string]signingKey{}}
 	for kid, pemKey := range cfg.SigningKeys {
 		k, err := ParseKey(pemKey.Reveal())
+		if err == nil {
+			is.keys[kid], err = newSigningKey(k)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("signing key %s: %w", kid, err)
 		}
-		is.keys[kid] = k
 	}
 	if len(is.keys) == 0 {
 		if !cfg.GenerateDevKey {
 			return nil, errors.New("no signing keys")
 		}
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		_, k, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("generate development key: %w", err)
 		}
 		is.active = "dev-" + strconv.FormatInt(time.Now().Unix(), 36)
-		is.keys[is.active] = k
+		if is.keys[is.active], err = newSigningKey(k); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := is.keys[is.active]; !ok {
+		return nil, fmt.Errorf("active key %q is not among the signing keys", is.active)
 	}
 	jwks, err := is.buildJWKS()
 	if err != nil {
@@ -167,12 +219,13 @@ func New(cfg Config) (*Issuer, error) {
 	return is, nil
 }
 
-// JWK is one public key of the JWKS.
+// JWK is one public key of the JWKS: kty "EC" (crv "P-256", x and y, alg
+// ES256) or kty "OKP" (crv "Ed25519", x, alg EdDSA; RFC 8037).
 type JWK struct {
 	Kty string `json:"kty"`
 	Crv string `json:"crv"`
 	X   string `json:"x"`
-	Y   string `json:"y"`
+	Y   string `json:"y,omitempty"`
 	Kid string `json:"kid"`
 	Use string `json:"use"`
 	Alg string `json:"alg"`
@@ -188,14 +241,18 @@ func (is *Issuer) buildJWKS() ([]byte, error) {
 		Keys []JWK `json:"keys"`
 	}{}
 	for _, kid := range kids {
-		k := is.keys[kid]
-		pub, err := k.PublicKey.ECDH()
-		if err != nil {
-			return nil, err
+		switch pub := is.keys[kid].pub.(type) {
+		case *ecdsa.PublicKey:
+			raw, err := pub.Bytes() // 0x04 || X || Y
+			if err != nil {
+				return nil, fmt.Errorf("signing key %s: %w", kid, err)
+			}
+			set.Keys = append(set.Keys, JWK{Kty: "EC", Crv: "P-256", Kid: kid, Use: "sig", Alg: "ES256",
+				X: base64.RawURLEncoding.EncodeToString(raw[1:33]), Y: base64.RawURLEncoding.EncodeToString(raw[33:65])})
+		case ed25519.PublicKey:
+			set.Keys = append(set.Keys, JWK{Kty: "OKP", Crv: "Ed25519", Kid: kid, Use: "sig", Alg: "EdDSA",
+				X: base64.RawURLEncoding.EncodeToString(pub)})
 		}
-		raw := pub.Bytes() // 0x04 || X || Y
-		set.Keys = append(set.Keys, JWK{Kty: "EC", Crv: "P-256", Kid: kid, Use: "sig", Alg: "ES256",
-			X: base64.RawURLEncoding.EncodeToString(raw[1:33]), Y: base64.RawURLEncoding.EncodeToString(raw[33:65])})
 	}
 	return json.Marshal(set)
 }
@@ -232,9 +289,10 @@ func (is *Issuer) Access(c otp.AccessClaims, now time.Time) (string, time.Durati
 		IdentityID: c.IdentityID, SessionID: c.SessionID, AMR: c.AMR,
 	}
 	claims.MagentoCustomerID, _ = strconv.ParseInt(c.Subject, 10, 64)
-	t := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
+	k := is.keys[is.active]
+	t := jwt.NewWithClaims(k.method, claims)
 	t.Header["kid"] = is.active
-	s, err := t.SignedString(is.keys[is.active])
+	s, err := t.SignedString(k.priv)
 	if err != nil {
 		return "", 0, fmt.Errorf("sign access token: %w", err)
 	}
@@ -242,7 +300,8 @@ func (is *Issuer) Access(c otp.AccessClaims, now time.Time) (string, time.Durati
 }
 
 // Parse verifies an access token against the configured keys (by kid),
-// issuer, audience and lifetime at now.
+// issuer, audience and lifetime at now. The token's alg must be the one its
+// kid's key signs (ES256 or EdDSA).
 func (is *Issuer) Parse(token string, now time.Time) (*Claims, error) {
 	var c Claims
 	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
@@ -251,8 +310,11 @@ func (is *Issuer) Parse(token string, now time.Time) (*Claims, error) {
 		if !ok {
 			return nil, fmt.Errorf("unknown kid %q", kid)
 		}
-		return &k.PublicKey, nil
-	}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithIssuer(is.cfg.Issuer), jwt.WithAudience(is.cfg.Audience[0]),
+		if t.Method.Alg() != k.method.Alg() {
+			return nil, fmt.Errorf("kid %q signs %s, not %s", kid, k.method.Alg(), t.Method.Alg())
+		}
+		return k.pub, nil
+	}, jwt.WithValidMethods([]string{"ES256", "EdDSA"}), jwt.WithIssuer(is.cfg.Issuer), jwt.WithAudience(is.cfg.Audience[0]),
 		jwt.WithTimeFunc(func() time.Time { return now }), jwt.WithExpirationRequired())
 	if err != nil {
 		return nil, err
