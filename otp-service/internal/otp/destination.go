@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/nyaruka/phonenumbers"
 
@@ -138,4 +139,37 @@ func fingerprint(key []byte, d Destination) string {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(d.Kind + ":" + d.Value))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:9])
+}
+
+// phoneCacheSize bounds phoneCache: about 10 MB at most.
+const phoneCacheSize = 1 << 16
+
+// phoneCache remembers numbers ParsePhone accepted, keyed by what the client
+// sent: libphonenumber's parse and type lookup are the costliest part of a
+// start, and returning shoppers send the same number again. Refused input
+// is not kept, so junk cannot fill it. When full it starts over. The zero
+// value is ready; it is safe for concurrent use.
+type phoneCache struct {
+	mu sync.Mutex
+	m  map[string]Destination
+}
+
+func (c *phoneCache) parse(raw string, allowed []string, prefixDigits int) (Destination, error) {
+	c.mu.Lock()
+	d, ok := c.m[raw]
+	c.mu.Unlock()
+	if ok {
+		return d, nil
+	}
+	d, err := ParsePhone(raw, allowed, prefixDigits)
+	if err != nil {
+		return d, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= phoneCacheSize {
+		c.m = make(map[string]Destination, 1024)
+	}
+	c.m[raw] = d
+	return d, nil
 }

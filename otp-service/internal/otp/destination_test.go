@@ -31,18 +31,30 @@ func TestParsePhone(t *testing.T) {
 		{"+33612345678", "", CodeCountryNotAllowed, ""}, // France not allowed
 		{"+18005550123", "", CodeNumberNotAllowed, ""},  // toll free
 	}
-	for _, tt := range tests {
-		d, err := ParsePhone(tt.in, allowed, 3)
-		if tt.code != "" {
-			var e *errs.Error
-			if !errors.As(err, &e) || e.Code != tt.code || errs.Status(err) != 400 {
-				t.Errorf("ParsePhone(%q) = %+v, %v; want 400 %s", tt.in, d, err, tt.code)
+	// The service's cache must answer exactly as ParsePhone, on a miss and
+	// on a hit, and keep only accepted numbers.
+	var cache phoneCache
+	parsers := []struct {
+		name  string
+		parse func(string, []string, int) (Destination, error)
+	}{{"ParsePhone", ParsePhone}, {"phoneCache miss", cache.parse}, {"phoneCache hit", cache.parse}}
+	for _, p := range parsers {
+		for _, tt := range tests {
+			d, err := p.parse(tt.in, allowed, 3)
+			if tt.code != "" {
+				var e *errs.Error
+				if !errors.As(err, &e) || e.Code != tt.code || errs.Status(err) != 400 {
+					t.Errorf("%s(%q) = %+v, %v; want 400 %s", p.name, tt.in, d, err, tt.code)
+				}
+				continue
 			}
-			continue
+			if err != nil || d.Value != tt.want || d.Country != tt.country {
+				t.Errorf("%s(%q) = %+v, %v; want %s in %s", p.name, tt.in, d, err, tt.want, tt.country)
+			}
 		}
-		if err != nil || d.Value != tt.want || d.Country != tt.country {
-			t.Errorf("ParsePhone(%q) = %+v, %v; want %s in %s", tt.in, d, err, tt.want, tt.country)
-		}
+	}
+	if len(cache.m) != 4 {
+		t.Errorf("phoneCache keeps %d numbers; want the 4 accepted ones", len(cache.m))
 	}
 	d, _ := ParsePhone("+919876543210", allowed, 3)
 	if d.Prefix != "+91987" || d.FixedLine {

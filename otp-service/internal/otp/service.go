@@ -64,6 +64,7 @@ type Service struct {
 	templates *Templates
 	tests     map[string]testNumber
 	m         *metrics
+	phones    phoneCache
 }
 
 type testNumber struct {
@@ -223,7 +224,7 @@ func (s *Service) destination(req StartRequest) (Destination, Channel, error) {
 	case req.Phone != "" && req.Email != "":
 		return dest, "", errs.E(errs.Invalid, "Give either phone or email, not both.")
 	case req.Phone != "":
-		if dest, err = ParsePhone(req.Phone, s.cfg.AllowedCountries, s.cfg.Breaker.PrefixDigits); err != nil {
+		if dest, err = s.phones.parse(req.Phone, s.cfg.AllowedCountries, s.cfg.Breaker.PrefixDigits); err != nil {
 			return dest, "", err
 		}
 		if ch == "" {
