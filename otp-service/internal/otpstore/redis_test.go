@@ -8,18 +8,30 @@ import (
 	"testing"
 	"time"
 
-	"github.com/magefleet/platform/internal/cache/cachetest"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/magefleet/platform/otp-service/internal/otp"
 )
 
-func newRedis(t *testing.T) *Redis {
+// newRedis returns a store, with its scripts loaded, over a client and key
+// prefix from open (cachetest.New or cachetest.NewCluster).
+func newRedis(t *testing.T, open func(testing.TB) (redis.UniversalClient, string)) *Redis {
 	t.Helper()
-	rdb, prefix := cachetest.New(t)
+	rdb, prefix := open(t)
 	r := NewRedis(rdb, prefix)
 	if err := r.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// onEachRedis runs test on a fresh store on each of backends (see
+// cluster_test.go), as subtests named after them.
+func onEachRedis(t *testing.T, test func(t *testing.T, r *Redis)) {
+	t.Helper()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { test(t, newRedis(t, b.open)) })
+	}
 }
 
 var breaker = otp.Breaker{Window: 10 * time.Minute, Buckets: 10, MinSent: 4, MinRatio: 0.5, Pause: time.Hour}
@@ -28,8 +40,9 @@ func challenge(tag string, i int, now time.Time) *otp.Challenge {
 	return &otp.Challenge{ID: fmt.Sprintf("%-12s%020d", tag, i)[:32], KeyID: "k", MAC: []byte{1}, ExpiresAt: now.Add(time.Minute)}
 }
 
-func TestStartCountsEachLimit(t *testing.T) {
-	r := newRedis(t)
+func TestStartCountsEachLimit(t *testing.T) { onEachRedis(t, testStartCountsEachLimit) }
+
+func testStartCountsEachLimit(t *testing.T, r *Redis) {
 	ctx := context.Background()
 	now := time.Now()
 	g := otp.Gate{Now: now, Breaker: breaker, Limits: []otp.Limit{
@@ -56,7 +69,10 @@ func TestStartCountsEachLimit(t *testing.T) {
 }
 
 func TestBreakerTripsOnLowVerifiedRatio(t *testing.T) {
-	r := newRedis(t)
+	onEachRedis(t, testBreakerTripsOnLowVerifiedRatio)
+}
+
+func testBreakerTripsOnLowVerifiedRatio(t *testing.T, r *Redis) {
 	ctx := context.Background()
 	now := time.Now()
 	scopes := []string{"cc:IN"}
@@ -99,8 +115,9 @@ func TestBreakerTripsOnLowVerifiedRatio(t *testing.T) {
 	}
 }
 
-func TestRememberIsReadByAttempt(t *testing.T) {
-	r := newRedis(t)
+func TestRememberIsReadByAttempt(t *testing.T) { onEachRedis(t, testRememberIsReadByAttempt) }
+
+func testRememberIsReadByAttempt(t *testing.T, r *Redis) {
 	ctx := context.Background()
 	now := time.Now()
 	c := challenge("BBBBBBBBBBBB", 1, now)
@@ -119,8 +136,9 @@ func TestRememberIsReadByAttempt(t *testing.T) {
 
 // Consume is the atomic step of I4: of many concurrent consumers of one
 // challenge exactly one gets true.
-func TestConsumeOnce(t *testing.T) {
-	r := newRedis(t)
+func TestConsumeOnce(t *testing.T) { onEachRedis(t, testConsumeOnce) }
+
+func testConsumeOnce(t *testing.T, r *Redis) {
 	ctx := context.Background()
 	now := time.Now()
 	c := challenge("CCCCCCCCCCCC", 1, now)
