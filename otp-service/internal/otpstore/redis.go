@@ -50,14 +50,21 @@ for i = 1, #KEYS do
 end
 return out`)
 
+// limitLua's hit counts one event in key's window (n events, closing at r)
+// and returns 0, or the milliseconds until the window closes when the event
+// is over the limit. Only an event that opens a window writes r and the
+// key's expiry (a minute after r); the others make one HINCRBY.
 const limitLua = `
 local function hit(key, limit, window, now)
-  local h = redis.call('HMGET', key, 'n', 'r')
-  local n, r = tonumber(h[1]) or 0, tonumber(h[2]) or 0
-  if now >= r then n = 0; r = now + window end
-  n = n + 1
-  redis.call('HSET', key, 'n', n, 'r', r)
-  redis.call('PEXPIRE', key, r - now + 60000)
+  local r = tonumber(redis.call('HGET', key, 'r'))
+  local n = 1
+  if not r or now >= r then
+    r = now + window
+    redis.call('HSET', key, 'n', 1, 'r', r)
+    redis.call('PEXPIRE', key, window + 60000)
+  else
+    n = redis.call('HINCRBY', key, 'n', 1)
+  end
   if n > limit then return r - now end
   return 0
 end
@@ -97,20 +104,23 @@ for k = 1, #KEYS, 3 do
 end
 if open then
   for k = 1, #KEYS, 3 do
-    redis.call('HINCRBY', KEYS[k + 1], ARGV[1], 1)
-    redis.call('HDEL', KEYS[k + 1], tostring(b - n))
-    redis.call('PEXPIRE', KEYS[k + 1], ARGV[7])
+    if redis.call('HINCRBY', KEYS[k + 1], ARGV[1], 1) == 1 then
+      redis.call('HDEL', KEYS[k + 1], tostring(b - n))
+      redis.call('PEXPIRE', KEYS[k + 1], ARGV[7])
+    end
   end
 end
 return out`)
 
-// countScript adds one to the current bucket of each breaker window in KEYS
-// and drops the bucket that just left it.
+// countScript adds one to the current bucket of each breaker window in KEYS;
+// the first count in a bucket drops the bucket that just left the window and
+// renews the key's expiry (as the breaker script does for sends).
 var countScript = redis.NewScript(`
 for i = 1, #KEYS do
-  redis.call('HINCRBY', KEYS[i], ARGV[1], 1)
-  redis.call('HDEL', KEYS[i], tostring(tonumber(ARGV[1]) - tonumber(ARGV[2])))
-  redis.call('PEXPIRE', KEYS[i], ARGV[3])
+  if redis.call('HINCRBY', KEYS[i], ARGV[1], 1) == 1 then
+    redis.call('HDEL', KEYS[i], tostring(tonumber(ARGV[1]) - tonumber(ARGV[2])))
+    redis.call('PEXPIRE', KEYS[i], ARGV[3])
+  end
 end
 return 1`)
 
