@@ -447,11 +447,14 @@ func (g *Gateway) result(ch charge) gateway.Result {
 
 // create stores a new charge unless its idempotency key was used before,
 // in which case the first charge is returned (a replay, never a second
-// charge). One round trip.
+// charge). One round trip. The two keys lie in different Cluster slots, so
+// it is a plain pipeline, not MULTI (CROSSSLOT on a Cluster): the reference
+// index is a function of the key, so every create of the key writes the same
+// value, and a retry after a partial failure writes it again.
 func (g *Gateway) create(ctx context.Context, ch charge) (charge, error) {
 	b, _ := json.Marshal(ch)
 	var setnx *redis.BoolCmd
-	_, err := g.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := g.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		setnx = p.SetNX(ctx, g.keys.Key("key", ch.Key), b, stateTTL)
 		p.Set(ctx, g.keys.Key("ref", ch.Reference), ch.Key, stateTTL) // the reference derives from the key
 		return nil
