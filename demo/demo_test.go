@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -396,6 +397,14 @@ func journey(t *testing.T, l layout, out *syncBuffer) {
 		} `json:"totals"`
 	}
 	call("POST", edge+"/v1/sessions", map[string]string{"cart_id": masked[1]}, nil, http.StatusCreated, &session)
+	// checkout-service verifies otp-service's access token (EdDSA, signed by
+	// the generated development key) with otp-service's JWKS alone.
+	var header struct{ Alg string }
+	if seg, err := base64.RawURLEncoding.DecodeString(strings.Split(login.AccessToken, ".")[0]); err != nil || json.Unmarshal(seg, &header) != nil || header.Alg != "EdDSA" {
+		t.Errorf("access token alg = %q (%v); want EdDSA from the development key", header.Alg, err)
+	}
+	call("GET", edge+"/v1/sessions/"+session.ID, nil, map[string]string{"Authorization": "Bearer " + login.AccessToken}, http.StatusOK, nil)
+	call("GET", edge+"/v1/sessions/"+session.ID, nil, map[string]string{"Authorization": "Bearer " + login.AccessToken + "x"}, http.StatusUnauthorized, nil)
 	addr := map[string]any{"firstname": "Ada", "lastname": "Lovelace", "street": []string{"1 Main St"}, "city": "Los Angeles",
 		"region": "California", "region_code": "CA", "postcode": "90001", "country_id": "US", "telephone": "+14155550123"}
 	call("POST", edge+"/v1/sessions/"+session.ID+"/address", map[string]any{"email": "ada@example.com", "phone": phone, "shipping_address": addr}, nil, http.StatusOK, nil)
