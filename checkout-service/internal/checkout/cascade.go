@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/magefleet/platform/checkout-service/internal/gateway"
@@ -126,7 +127,7 @@ func (s *Service) planCascade(ctx context.Context, p *Payment) (token string, ca
 		return "", nil, 0, "no eligible gateway left"
 	}
 	fp := p.CardFingerprint
-	vals, err := s.rdb.MGet(ctx, s.keys.Key("held", p.ID, "token"), s.keys.Key("card", fp, "blocked"), s.keys.Key("card", fp, "declines")).Result()
+	vals, err := getEach(ctx, s.rdb, s.keys.Key("held", p.ID, "token"), s.keys.Key("card", fp, "blocked"), s.keys.Key("card", fp, "declines"))
 	if err != nil {
 		return "", nil, 0, "token and card checks unavailable"
 	}
@@ -172,4 +173,30 @@ func sameItems(a, b []Item) bool {
 		}
 	}
 	return true
+}
+
+// getEach reads keys as MGET does (a string, or nil for a missing key) but
+// with one GET per key in one pipeline, so the keys may lie in different
+// Redis Cluster slots, where MGET fails with CROSSSLOT.
+func getEach(ctx context.Context, rdb redis.UniversalClient, keys ...string) ([]any, error) {
+	cmds := make([]*redis.StringCmd, len(keys))
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Get(ctx, k)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	vals := make([]any, len(keys))
+	for i, c := range cmds {
+		v, err := c.Result()
+		if err == nil {
+			vals[i] = v
+		} else if !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+	}
+	return vals, nil
 }

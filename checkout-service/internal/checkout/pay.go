@@ -66,7 +66,7 @@ func (s *Service) Pay(ctx context.Context, p PayParams) (*Payment, error) {
 	}()
 	go func() {
 		defer wg.Done()
-		card, cardEr = s.rdb.MGet(ctx, s.keys.Key("card", fp, "blocked"), s.keys.Key("card", fp, "declines")).Result()
+		card, cardEr = getEach(ctx, s.rdb, s.keys.Key("card", fp, "blocked"), s.keys.Key("card", fp, "declines"))
 	}()
 	sess, err := s.Session(ctx, p.SessionID, p.Subject)
 	wg.Wait()
