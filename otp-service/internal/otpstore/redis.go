@@ -189,17 +189,19 @@ func (r *Redis) Load(ctx context.Context) error {
 	return nil
 }
 
-// pipelined runs fn's commands in one pipeline; after a Redis restart has
-// flushed the script cache (NOSCRIPT) it reloads the scripts and runs it once
-// more. Commands must be safe to repeat in that case: they failed as a whole.
+// pipelined runs fn's commands in one pipeline. Scripts run by hash; a
+// node that has lost its script cache (a restart, or a replica promoted on
+// a Cluster, which never loaded them) answers NOSCRIPT, and then the scripts
+// are loaded again and only the commands that got NOSCRIPT run again: on a
+// Cluster the pipeline's commands on other nodes have run, and must not run
+// twice. The returned commands hold the final results.
 func (r *Redis) pipelined(ctx context.Context, fn func(redis.Pipeliner)) ([]redis.Cmder, error) {
-	run := func(p redis.Pipeliner) error { fn(p); return nil }
-	cmds, err := r.rdb.Pipelined(ctx, run)
+	cmds, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { fn(p); return nil })
 	if err != nil && isNoScript(cmds) {
 		if lerr := r.Load(ctx); lerr != nil {
 			return nil, lerr
 		}
-		cmds, err = r.rdb.Pipelined(ctx, run)
+		err = r.rerun(ctx, cmds)
 	}
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return cmds, fmt.Errorf("redis: %w", err)
@@ -207,14 +209,45 @@ func (r *Redis) pipelined(ctx context.Context, fn func(redis.Pipeliner)) ([]redi
 	return cmds, nil
 }
 
+// rerun runs again the commands of cmds that failed with NOSCRIPT, in one
+// pipeline, stores their new results in them, and returns the first error
+// of cmds other than redis.Nil.
+func (r *Redis) rerun(ctx context.Context, cmds []redis.Cmder) error {
+	var failed []*redis.Cmd
+	for _, c := range cmds {
+		if rc, ok := c.(*redis.Cmd); ok && isNoScriptErr(rc.Err()) {
+			failed = append(failed, rc)
+		}
+	}
+	again := make([]*redis.Cmd, len(failed))
+	_, _ = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, c := range failed {
+			again[i] = p.Do(ctx, c.Args()...)
+		}
+		return nil
+	})
+	for i, c := range failed {
+		c.SetVal(again[i].Val())
+		c.SetErr(again[i].Err())
+	}
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+	}
+	return nil
+}
+
 func isNoScript(cmds []redis.Cmder) bool {
 	for _, c := range cmds {
-		if c.Err() != nil && strings.HasPrefix(c.Err().Error(), "NOSCRIPT") {
+		if isNoScriptErr(c.Err()) {
 			return true
 		}
 	}
 	return false
 }
+
+func isNoScriptErr(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") }
 
 func ms(d time.Duration) int64 { return max(1, d.Milliseconds()) }
 
