@@ -435,6 +435,8 @@ func TestSiteAndRollingDeploy(t *testing.T) {
 				"Restart=on-failure",
 				"EnvironmentFile=" + f.path("etc/"+s.name+"/secrets.env"),
 				"Environment=" + s.prefix + "_HTTP_ADDR=127.0.0.1:%i",
+				"Environment=GOGC=200",
+				"Environment=GOMEMLIMIT=512MiB",
 				"ExecStart=" + f.path("opt/magefleet/"+s.name+"/current/"+s.name) + " serve --config " + f.path("etc/"+s.name+"/config.yaml"),
 			}
 			lines := strings.Split(unit, "\n")
