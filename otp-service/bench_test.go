@@ -1,11 +1,12 @@
 package main
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -35,7 +36,8 @@ import (
 // returning: identities that logged in before; first_time: each login
 // creates the Magento customer and the identity; returning_half_rate: paced
 // at half the returning rate measured first, reporting verify latency.
-// OTP_BENCH_CONCURRENCY sets the number of client goroutines (default 48).
+// OTP_BENCH_CONCURRENCY sets the number of client goroutines (default 48),
+// each with its own kept-alive connection (see wire).
 // Limits stay on but are set far above the load (one client IP, few phones).
 func BenchmarkLogin(b *testing.B) {
 	conc := 48
@@ -95,7 +97,6 @@ func newBenchEnv(b *testing.B) *env {
 		c.Tokens.SigningKeys = map[string]config.Secret{"b1": config.Secret(key)}
 		c.Tokens.ActiveKey = "b1"
 	})
-	e.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512}, Timeout: 30 * time.Second}
 	return e
 }
 
@@ -131,10 +132,10 @@ func rssMB(field string) float64 {
 	return 0
 }
 
-// oneLogin runs start, sandbox read and verify for phone and returns the
-// verify latency.
-func oneLogin(e *env, phone string) (time.Duration, error) {
-	r, err := benchPost(e, "/v1/otp/start", map[string]string{"phone": phone})
+// oneLogin runs start, sandbox read and verify for phone on w and returns
+// the verify latency.
+func oneLogin(w *wire, phone string) (time.Duration, error) {
+	r, err := w.post("/v1/otp/start", map[string]string{"phone": phone})
 	if err != nil || r.Status != 202 {
 		return 0, fmt.Errorf("start %s: %v %d %s", phone, err, r.Status, r.Body)
 	}
@@ -142,16 +143,14 @@ func oneLogin(e *env, phone string) (time.Duration, error) {
 		ChallengeID string `json:"challenge_id"`
 	}
 	_ = json.Unmarshal(r.Body, &st)
-	resp, err := e.client.Get(e.base + "/v1/sandbox/messages?limit=1&to=" + urlQuery(phone))
+	r, err = w.do(http.MethodGet, "/v1/sandbox/messages?limit=1&to="+urlQuery(phone), nil)
 	if err != nil {
 		return 0, err
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	var msgs struct {
 		Messages []struct{ Body string }
 	}
-	_ = json.Unmarshal(body, &msgs)
+	_ = json.Unmarshal(r.Body, &msgs)
 	if len(msgs.Messages) == 0 {
 		return 0, fmt.Errorf("no message for %s", phone)
 	}
@@ -160,7 +159,7 @@ func oneLogin(e *env, phone string) (time.Duration, error) {
 		return 0, fmt.Errorf("no code in %q", msgs.Messages[0].Body)
 	}
 	t0 := time.Now()
-	r, err = benchPost(e, "/v1/otp/verify", map[string]string{"challenge_id": st.ChallengeID, "code": m[2]})
+	r, err = w.post("/v1/otp/verify", map[string]string{"challenge_id": st.ChallengeID, "code": m[2]})
 	d := time.Since(t0)
 	if err != nil || r.Status != 200 {
 		return 0, fmt.Errorf("verify %s: %v %d %s", phone, err, r.Status, r.Body)
@@ -168,15 +167,62 @@ func oneLogin(e *env, phone string) (time.Duration, error) {
 	return d, nil
 }
 
-func benchPost(e *env, path string, body any) (response, error) {
-	b, _ := json.Marshal(body)
-	resp, err := e.client.Post(e.base+path, "application/json", bytes.NewReader(b))
+// wire is one connection of the load generator: HTTP/1.1 requests written
+// and answers read on one kept-alive TCP connection, as load generators such
+// as wrk do, without the goroutines and channels of net/http's transport
+// (which cost more CPU than the service's own handlers). It is not safe
+// for concurrent use; each client goroutine has its own.
+type wire struct {
+	addr string
+	conn net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+}
+
+func newWire(e *env) *wire { return &wire{addr: strings.TrimPrefix(e.base, "http://")} }
+
+func (w *wire) post(path string, body any) (response, error) {
+	b, err := json.Marshal(body)
 	if err != nil {
 		return response{}, err
 	}
-	defer resp.Body.Close()
+	return w.do(http.MethodPost, path, b)
+}
+
+func (w *wire) do(method, path string, body []byte) (response, error) {
+	if w.conn == nil {
+		c, err := net.Dial("tcp", w.addr)
+		if err != nil {
+			return response{}, err
+		}
+		w.conn, w.br, w.bw = c, bufio.NewReaderSize(c, 8192), bufio.NewWriterSize(c, 4096)
+	}
+	_ = w.conn.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(w.bw, "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", method, path, w.addr, len(body))
+	_, _ = w.bw.Write(body)
+	resp, err := func() (*http.Response, error) {
+		if err := w.bw.Flush(); err != nil {
+			return nil, err
+		}
+		return http.ReadResponse(w.br, nil)
+	}()
+	if err != nil {
+		w.close()
+		return response{}, err
+	}
 	out, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.Close {
+		w.close()
+	}
 	return response{Status: resp.StatusCode, Body: out}, err
+}
+
+func (w *wire) close() {
+	if w.conn != nil {
+		w.conn.Close()
+		w.conn = nil
+	}
 }
 
 func runLogins(b *testing.B, e *env, n, conc int, phone func(int) string) []time.Duration {
@@ -189,12 +235,14 @@ func runLogins(b *testing.B, e *env, n, conc int, phone func(int) string) []time
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			w := newWire(e)
+			defer w.close()
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= n {
 					return
 				}
-				d, err := oneLogin(e, phone(i))
+				d, err := oneLogin(w, phone(i))
 				if err != nil {
 					failed.Store(err)
 					return
@@ -301,6 +349,7 @@ func runPaced(b *testing.B, e *env, n int, rate float64, phone func(int) string)
 	interval := time.Duration(float64(time.Second) / rate)
 	var wg sync.WaitGroup
 	var failed atomic.Value
+	var idle sync.Pool // of *wire: connections between paced logins
 	b.ResetTimer()
 	t0 := time.Now()
 	for i := range n {
@@ -310,7 +359,12 @@ func runPaced(b *testing.B, e *env, n int, rate float64, phone func(int) string)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d, err := oneLogin(e, phone(i))
+			w, _ := idle.Get().(*wire)
+			if w == nil {
+				w = newWire(e)
+			}
+			defer idle.Put(w)
+			d, err := oneLogin(w, phone(i))
 			if err != nil {
 				failed.Store(err)
 			}
