@@ -7,15 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
 	"github.com/magefleet/platform/checkout-service/internal/checkout"
-	"github.com/magefleet/platform/checkout-service/internal/checkoutstore"
-	"github.com/magefleet/platform/checkout-service/internal/gateway"
-	"github.com/magefleet/platform/checkout-service/internal/routing"
 	"github.com/magefleet/platform/checkout-service/internal/sandboxgw"
-	"github.com/magefleet/platform/internal/cache/cachetest"
-	"github.com/magefleet/platform/internal/database/databasetest"
 	"github.com/magefleet/platform/internal/errs"
 )
 
@@ -24,34 +17,7 @@ import (
 // gateways keep their keys there.
 func newClusterEnv(t *testing.T) *env {
 	t.Helper()
-	db := databasetest.New(t, migrations())
-	rdb, prefix := cachetest.NewCluster(t)
-	clk := newClock()
-	caps := gateway.Capabilities{Methods: []gateway.Method{gateway.Card, gateway.UPI}, Currencies: []string{"USD", "INR"}}
-	a := sandboxgw.New(sandboxgw.Config{Name: "sandbox-a", Capabilities: caps, SuccessRate: 1, FeeBps: 290, FeeFixed: 30,
-		SettleAfter: 10 * time.Second, ActionURL: "http://checkout.test/sandbox/3ds", WebhookSecret: "whsec_a"}, rdb, prefix, clk.Now)
-	b := sandboxgw.New(sandboxgw.Config{Name: "sandbox-b", Capabilities: caps, SuccessRate: 1, FeeBps: 250, FeeFixed: 25,
-		SettleAfter: 10 * time.Second, ActionURL: "http://checkout.test/sandbox/3ds", WebhookSecret: "whsec_b"}, rdb, prefix, clk.Now)
-	router, err := routing.NewRouter([]routing.Gateway{
-		{Name: "sandbox-a", Enabled: true, Caps: caps, Fees: routing.FeeModel{"default": {PercentBps: 290, Fixed: 30}}},
-		{Name: "sandbox-b", Enabled: true, Caps: caps, Fees: routing.FeeModel{"default": {PercentBps: 250, Fixed: 25}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := checkoutstore.New(db)
-	carts := &fakeCarts{}
-	svc, err := checkout.New(checkout.Config{Capture: true, DefaultRules: []byte(defaultRules), ReconcileAfter: 5 * time.Second,
-		ChargeTimeout: 20 * time.Second, ActionTimeout: 15 * time.Minute, Country: "US"},
-		checkout.Deps{Carts: carts, Sessions: checkoutstore.NewSessions(rdb, prefix), Store: store,
-			Gateways: []gateway.Gateway{a, b}, Router: router,
-			Stats: routing.NewStats(rdb, prefix, routing.StatsConfig{}, clk.Now),
-			Redis: rdb, Prefix: prefix, Log: zaptest.NewLogger(t), Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(svc.Wait)
-	return &env{svc: svc, store: store, db: db, rdb: rdb, prefix: prefix, a: a, b: b, clock: clk, carts: carts}
+	return newEnv(t, envOpts{cluster: true})
 }
 
 // Pay reads a card's block and decline counters before charging: on a

@@ -108,6 +108,8 @@ type envOpts struct {
 	authorizeOnly bool
 	// wrapA, when set, wraps sandbox-a as the service sees it.
 	wrapA func(gateway.Gateway) gateway.Gateway
+	// cluster puts every Redis key on the test Redis Cluster.
+	cluster bool
 }
 
 func migrations() fs.FS { return os.DirFS("../../migrations") }
@@ -115,7 +117,11 @@ func migrations() fs.FS { return os.DirFS("../../migrations") }
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
 	db := databasetest.New(t, migrations())
-	rdb, prefix := cachetest.New(t)
+	openRedis := cachetest.New
+	if o.cluster {
+		openRedis = cachetest.NewCluster
+	}
+	rdb, prefix := openRedis(t)
 	clk := newClock()
 	caps := gateway.Capabilities{Methods: []gateway.Method{gateway.Card, gateway.UPI}, Currencies: []string{"USD", "INR"}}
 	if o.aRate == 0 {
