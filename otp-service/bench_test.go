@@ -349,7 +349,7 @@ func runPaced(b *testing.B, e *env, n int, rate float64, phone func(int) string)
 	interval := time.Duration(float64(time.Second) / rate)
 	var wg sync.WaitGroup
 	var failed atomic.Value
-	var idle sync.Pool // of *wire: connections between paced logins
+	idle := make(chan *wire, 1024) // connections between paced logins
 	b.ResetTimer()
 	t0 := time.Now()
 	for i := range n {
@@ -359,11 +359,19 @@ func runPaced(b *testing.B, e *env, n int, rate float64, phone func(int) string)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w, _ := idle.Get().(*wire)
-			if w == nil {
+			var w *wire
+			select {
+			case w = <-idle:
+			default:
 				w = newWire(e)
 			}
-			defer idle.Put(w)
+			defer func() {
+				select {
+				case idle <- w:
+				default:
+					w.close()
+				}
+			}()
 			d, err := oneLogin(w, phone(i))
 			if err != nil {
 				failed.Store(err)
