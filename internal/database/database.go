@@ -75,11 +75,11 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 	}
 	mc.ParseTime = true
 	mc.Loc = time.UTC
-	// Statements with arguments run in one round trip instead of three
-	// (prepare, execute, close); the driver escapes the arguments for the
-	// connection's charset and falls back to preparing for charsets where
-	// that is unsafe. Hot statements are prepared explicitly anyway.
-	mc.InterpolateParams = true
+	// InterpolateParams stays off: with it the driver sends []byte
+	// arguments as _binary'...', which MySQL 8 and Aurora refuse for JSON
+	// columns (checkout's payments and outbox, the bridge's history), and
+	// argument values would appear in the server's query text. Hot
+	// statements are prepared once instead.
 	if mc.Params == nil {
 		mc.Params = map[string]string{}
 	}

@@ -81,6 +81,10 @@ type RedisTokenCache struct {
 	now    func() time.Time
 	mu     sync.Mutex
 	local  map[string]memoryEntry
+	// gen counts changes to each key made here (Set, Delete, Forget): a
+	// Get whose Redis read started before a change does not keep what it
+	// read, which may be the token just refused.
+	gen map[string]uint64
 }
 
 var _ TokenCache = (*RedisTokenCache)(nil)
@@ -90,7 +94,8 @@ const DefaultLocalHold = 10 * time.Second
 
 // NewRedisTokenCache returns a cache over rdb whose keys start with prefix.
 func NewRedisTokenCache(rdb redis.UniversalClient, prefix string) *RedisTokenCache {
-	return &RedisTokenCache{rdb: rdb, prefix: prefix, hold: DefaultLocalHold, now: time.Now, local: map[string]memoryEntry{}}
+	return &RedisTokenCache{rdb: rdb, prefix: prefix, hold: DefaultLocalHold, now: time.Now,
+		local: map[string]memoryEntry{}, gen: map[string]uint64{}}
 }
 
 // WithLocalHold sets how long tokens stay in process memory (0: not at
@@ -105,6 +110,7 @@ func (c *RedisTokenCache) Get(ctx context.Context, key string) (string, bool, er
 	now := c.now()
 	c.mu.Lock()
 	e, ok := c.local[key]
+	gen := c.gen[key]
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
 		return e.token, true, nil
@@ -118,46 +124,55 @@ func (c *RedisTokenCache) Get(ctx context.Context, key string) (string, bool, er
 		return nil
 	})
 	if errors.Is(err, redis.Nil) {
-		c.Forget(key)
 		return "", false, nil
 	}
 	if err != nil {
 		return "", false, fmt.Errorf("redis get token: %w", err)
 	}
-	c.keep(key, get.Val(), now, ttl.Val())
+	c.keep(key, get.Val(), now, ttl.Val(), gen)
 	return get.Val(), true, nil
 }
 
-// keep holds token in memory for c.hold or ttl, whichever is shorter.
-func (c *RedisTokenCache) keep(key, token string, now time.Time, ttl time.Duration) {
+// keep holds token in memory for c.hold or ttl, whichever is shorter,
+// unless key changed here since generation gen was read.
+func (c *RedisTokenCache) keep(key, token string, now time.Time, ttl time.Duration, gen uint64) {
 	if c.hold <= 0 || ttl <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.gen[key] != gen {
+		return
+	}
 	c.local[key] = memoryEntry{token: token, expires: now.Add(min(c.hold, ttl))}
 }
 
-// Forget drops the in-memory copy of key, so the next Get reads Redis.
-func (c *RedisTokenCache) Forget(key string) {
+// change drops key's in-memory copy and starts a new generation of it.
+// It returns the new generation.
+func (c *RedisTokenCache) change(key string) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.local, key)
+	c.gen[key]++
+	return c.gen[key]
 }
+
+// Forget drops the in-memory copy of key, so the next Get reads Redis.
+func (c *RedisTokenCache) Forget(key string) { c.change(key) }
 
 // Set implements TokenCache.
 func (c *RedisTokenCache) Set(ctx context.Context, key, token string, ttl time.Duration) error {
+	gen := c.change(key)
 	if err := c.rdb.Set(ctx, c.prefix+key, token, ttl).Err(); err != nil {
-		c.Forget(key)
 		return fmt.Errorf("redis set token: %w", err)
 	}
-	c.keep(key, token, c.now(), ttl)
+	c.keep(key, token, c.now(), ttl, gen)
 	return nil
 }
 
 // Delete implements TokenCache.
 func (c *RedisTokenCache) Delete(ctx context.Context, key string) error {
-	c.Forget(key)
+	c.change(key)
 	if err := c.rdb.Del(ctx, c.prefix+key).Err(); err != nil {
 		return fmt.Errorf("redis delete token: %w", err)
 	}

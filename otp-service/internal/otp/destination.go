@@ -74,7 +74,7 @@ func badRequest(code, field, msg string) *errs.Error {
 // codes. Numbers must be given in international form (+ and country code).
 func ParsePhone(raw string, allowed []string, prefixDigits int) (Destination, error) {
 	raw = strings.TrimSpace(raw)
-	if !strings.HasPrefix(raw, "+") || len(raw) > 24 {
+	if !strings.HasPrefix(raw, "+") || len(raw) > maxPhoneInput {
 		return Destination{}, badRequest(CodeInvalidPhone, "phone", "phone must be in international format, e.g. +919876543210")
 	}
 	num, err := phonenumbers.Parse(raw, "")
@@ -141,7 +141,12 @@ func fingerprint(key []byte, d Destination) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:9])
 }
 
-// phoneCacheSize bounds phoneCache: about 10 MB at most.
+// maxPhoneInput is the longest phone input accepted, spaces and
+// punctuation included.
+const maxPhoneInput = 24
+
+// phoneCacheSize bounds phoneCache (keys of at most maxPhoneInput bytes):
+// about 10 MB at most.
 const phoneCacheSize = 1 << 16
 
 // phoneCache remembers numbers ParsePhone accepted, keyed by what the client
@@ -155,6 +160,12 @@ type phoneCache struct {
 }
 
 func (c *phoneCache) parse(raw string, allowed []string, prefixDigits int) (Destination, error) {
+	raw = strings.TrimSpace(raw)
+	if len(raw) > maxPhoneInput {
+		// Refused by ParsePhone too; checked first so long input is never
+		// a key.
+		return ParsePhone(raw, allowed, prefixDigits)
+	}
 	c.mu.Lock()
 	d, ok := c.m[raw]
 	c.mu.Unlock()

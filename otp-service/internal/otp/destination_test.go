@@ -56,6 +56,22 @@ func TestParsePhone(t *testing.T) {
 	if len(cache.m) != 4 {
 		t.Errorf("phoneCache keeps %d numbers; want the 4 accepted ones", len(cache.m))
 	}
+	// Padding cannot grow the cache: input is trimmed before it is a key,
+	// and input too long to be a phone is never one.
+	var padded phoneCache
+	for i := range 50 {
+		if _, err := padded.parse("+919876543210"+strings.Repeat(" ", 1000*i), allowed, 3); err != nil {
+			t.Fatalf("padded number %d refused: %v", i, err)
+		}
+	}
+	if _, err := padded.parse("+91 98765 43210 "+strings.Repeat("1", 100), allowed, 3); err == nil {
+		t.Error("an over-long number was accepted")
+	}
+	for k := range padded.m {
+		if k != "+919876543210" {
+			t.Errorf("phoneCache key %q (%d bytes); want only the trimmed number", k[:min(len(k), 30)], len(k))
+		}
+	}
 	d, _ := ParsePhone("+919876543210", allowed, 3)
 	if d.Prefix != "+91987" || d.FixedLine {
 		t.Errorf("prefix = %q, fixed line %v; want +91987, mobile", d.Prefix, d.FixedLine)

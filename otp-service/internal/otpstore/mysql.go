@@ -21,8 +21,9 @@ import (
 // caller still returns only once its row is committed. Build it with
 // NewMySQL and Close it after the last use; it is safe for concurrent use.
 type MySQL struct {
-	db           *sql.DB
-	findIdentity *sql.Stmt
+	db             *sql.DB
+	findIdentity   *sql.Stmt
+	createIdentity *sql.Stmt
 	inserts      chan insertReq
 	wg           sync.WaitGroup
 	stmtMu       sync.Mutex
@@ -49,6 +50,11 @@ func NewMySQL(ctx context.Context, db *sql.DB) (*MySQL, error) {
 		FROM otp_identities WHERE kind = ? AND value = ?`); err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
+	if m.createIdentity, err = db.PrepareContext(ctx, `INSERT INTO otp_identities (kind, value, magento_customer_id, magento_email, created_at)
+		VALUES (?, ?, ?, ?, ?)`); err != nil {
+		m.findIdentity.Close()
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
 	for range insertWorkers {
 		m.wg.Add(1)
 		go m.insertLoop()
@@ -61,6 +67,7 @@ func (m *MySQL) Close() {
 	close(m.inserts)
 	m.wg.Wait()
 	m.findIdentity.Close()
+	m.createIdentity.Close()
 	m.stmtMu.Lock()
 	defer m.stmtMu.Unlock()
 	for _, st := range m.batchStmts {
@@ -140,8 +147,7 @@ func (m *MySQL) FindIdentity(ctx context.Context, kind, value string) (*otp.Iden
 
 // CreateIdentity implements otp.Identities.
 func (m *MySQL) CreateIdentity(ctx context.Context, id *otp.Identity) error {
-	res, err := m.db.ExecContext(ctx, `INSERT INTO otp_identities (kind, value, magento_customer_id, magento_email, created_at)
-		VALUES (?, ?, ?, ?, ?)`, id.Kind, id.Value, id.MagentoCustomerID, id.MagentoEmail, id.CreatedAt.UTC())
+	res, err := m.createIdentity.ExecContext(ctx, id.Kind, id.Value, id.MagentoCustomerID, id.MagentoEmail, id.CreatedAt.UTC())
 	if database.IsDuplicate(err) {
 		return errs.Wrap(errs.Conflict, err, "destination already linked")
 	}
