@@ -83,7 +83,8 @@ type fakeCheckout struct {
 	mu       sync.Mutex
 	calls    []refundCall
 	voids    []string
-	failNext int // answer this many refund calls with 503
+	failNext int           // answer this many refund calls with 503
+	delay    time.Duration // answer refund calls this much later
 }
 
 func newFakeCheckout(t testing.TB) *fakeCheckout {
@@ -104,7 +105,9 @@ func newFakeCheckout(t testing.TB) *fakeCheckout {
 		if fail {
 			f.failNext--
 		}
+		delay := f.delay
 		f.mu.Unlock()
+		time.Sleep(delay)
 		if fail {
 			http.Error(w, `{"error":{"code":"unavailable","message":"gateway down"}}`, http.StatusServiceUnavailable)
 			return

@@ -391,6 +391,11 @@ func (s *Syncer) unplaceable(ctx context.Context, log *zap.Logger, ev Event, c *
 	if id == 0 || !s.cfg.RefundUnplaceable || s.payments == nil {
 		return
 	}
+	// The event is already dead-lettered, so nothing would retry the refund:
+	// a shutdown must not abandon it halfway (the idempotency key makes a
+	// repeat harmless).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unplaceableRefundTimeout)
+	defer cancel()
 	if err := s.payments.Refund(ctx, c.PaymentID, c.Amount, "bridge-unplaceable-"+c.PaymentID); err != nil {
 		log.Error("ALERT: refund of an unplaceable payment failed; refund it by hand", zap.Int64("dead_letter_id", id), zap.Error(err))
 		return
@@ -400,6 +405,10 @@ func (s *Syncer) unplaceable(ctx context.Context, log *zap.Logger, ev Event, c *
 	}
 	log.Info("unplaceable payment refunded in full", zap.Int64("dead_letter_id", id), zap.Int64("amount", c.Amount))
 }
+
+// unplaceableRefundTimeout bounds the refund of an unplaceable payment,
+// which runs to its end even when the syncer is stopping.
+const unplaceableRefundTimeout = 20 * time.Second
 
 // backoff returns the delay before attempt n+1: exponential from RetryBase,
 // capped at RetryMax, with equal jitter.

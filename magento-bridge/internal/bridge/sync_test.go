@@ -234,6 +234,11 @@ func TestUnplaceableRefundedWhenConfigured(t *testing.T) {
 	h.sb.SetStock(testSKU, 0)
 	cfg := h.config("a")
 	cfg.RefundUnplaceable = true
+	// The refund is still in flight when the syncer is stopped (the event
+	// is dead-lettered before it): stopping must not abandon it.
+	h.checkout.mu.Lock()
+	h.checkout.delay = 300 * time.Millisecond
+	h.checkout.mu.Unlock()
 	stop := run(h.syncer(cfg, nil, nil))
 	h.waitDrained(10 * time.Second)
 	stop()
@@ -243,7 +248,11 @@ func TestUnplaceableRefundedWhenConfigured(t *testing.T) {
 	}
 	dls, _ := h.store.DeadLetters(context.Background(), false, 10)
 	if len(dls) != 1 || !dls[0].Refunded {
-		t.Errorf("dead letters = %+v; want one marked refunded", dls)
+		refunded := make([]bool, len(dls))
+		for i, d := range dls {
+			refunded[i] = d.Refunded
+		}
+		t.Errorf("%d dead letters, refunded %v; want one marked refunded", len(dls), refunded)
 	}
 }
 
