@@ -21,6 +21,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/magefleet/platform/internal/cache"
 	"github.com/magefleet/platform/internal/config"
 )
 
@@ -63,7 +64,7 @@ func New(tb testing.TB) (redis.UniversalClient, string) {
 // plain client for one address, a Cluster client for several.
 func open(tb testing.TB, cfg config.Redis) (redis.UniversalClient, string) {
 	tb.Helper()
-	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cfg.Addrs, PoolSize: cfg.PoolSize})
+	c := redis.NewUniversalClient(cache.Options(cfg))
 	tb.Cleanup(func() { c.Close() })
 	return c, cfg.KeyPrefix
 }
