@@ -118,6 +118,13 @@ func (g *Gateway) Charge(ctx context.Context, req gateway.ChargeRequest) (gatewa
 	if req.ReturnURL != "" {
 		params.ReturnURL = stripe.String(req.ReturnURL)
 	}
+	if req.ThreeDS {
+		// The step-up after an authentication_required decline: ask for
+		// 3-D Secure whenever the card supports it.
+		params.PaymentMethodOptions = &stripe.PaymentIntentPaymentMethodOptionsParams{
+			Card: &stripe.PaymentIntentPaymentMethodOptionsCardParams{RequestThreeDSecure: stripe.String("any")},
+		}
+	}
 	if req.Description != "" {
 		params.Description = stripe.String(req.Description)
 	}

@@ -139,6 +139,19 @@ func TestStripeMock(t *testing.T) {
 		}
 	}
 
+	t.Run("3-D Secure step-up", func(t *testing.T) {
+		for _, stepUp := range []bool{false, true} {
+			req := chargeRequest(true)
+			req.ThreeDS = stepUp
+			if _, err := g.Charge(ctx, req); err != nil {
+				t.Fatalf("Charge(ThreeDS=%v) = %v", stepUp, err)
+			}
+			want := map[bool]string{false: "", true: "any"}[stepUp]
+			if got := rec.last(t).Form.Get("payment_method_options[card][request_three_d_secure]"); got != want {
+				t.Errorf("Charge(ThreeDS=%v) sent request_three_d_secure %q; want %q", stepUp, got, want)
+			}
+		}
+	})
 	t.Run("lookup by reference", func(t *testing.T) {
 		res, err := g.Lookup(ctx, chargeRequest(true), "pi_123")
 		if err != nil {
