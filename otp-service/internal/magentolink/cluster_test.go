@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/magefleet/platform/internal/cache/cachetest"
-	"github.com/magefleet/platform/internal/magento"
 	"github.com/magefleet/platform/internal/magentosandbox"
 )
 
@@ -21,21 +20,8 @@ func TestClusterTokenCacheSharedByInstances(t *testing.T) {
 	srv := httptest.NewServer(magentosandbox.New(magentosandbox.Options{}).Handler())
 	t.Cleanup(srv.Close)
 	rdb, prefix := cachetest.NewCluster(t)
-	instance := func() (*Customers, *counting) {
-		t.Helper()
-		cfg := magento.DefaultConfig()
-		cfg.BaseURL = srv.URL
-		cfg.AuthMode = magento.AuthAdminPassword
-		cfg.AdminUsername, cfg.AdminPassword = "admin", "admin123"
-		mc, err := magento.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cc := &counting{Client: mc}
-		return New(cc, rdb, prefix, DefaultConfig(), 1), cc
-	}
-	a, aMints := instance()
-	b, bMints := instance()
+	a, aMints := newInstance(t, srv.URL, rdb, prefix)
+	b, bMints := newInstance(t, srv.URL, rdb, prefix)
 	ctx := context.Background()
 
 	for i, tc := range []struct {

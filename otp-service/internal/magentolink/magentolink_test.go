@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/magefleet/platform/internal/cache/cachetest"
 	"github.com/magefleet/platform/internal/errs"
 	"github.com/magefleet/platform/internal/magento"
@@ -27,18 +29,24 @@ func (c *counting) GenerateCustomerTokenAsAdmin(ctx context.Context, email strin
 
 func newLink(t *testing.T) (*Customers, *counting) {
 	t.Helper()
-	sb := magentosandbox.New(magentosandbox.Options{})
-	srv := httptest.NewServer(sb.Handler())
+	srv := httptest.NewServer(magentosandbox.New(magentosandbox.Options{}).Handler())
 	t.Cleanup(srv.Close)
+	rdb, prefix := cachetest.New(t)
+	return newInstance(t, srv.URL, rdb, prefix)
+}
+
+// newInstance returns one otp-service instance's adapter over the Magento
+// at baseURL and the Redis rdb, with its own Magento client.
+func newInstance(t *testing.T, baseURL string, rdb redis.UniversalClient, prefix string) (*Customers, *counting) {
+	t.Helper()
 	cfg := magento.DefaultConfig()
-	cfg.BaseURL = srv.URL
+	cfg.BaseURL = baseURL
 	cfg.AuthMode = magento.AuthAdminPassword
 	cfg.AdminUsername, cfg.AdminPassword = "admin", "admin123"
 	mc, err := magento.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb, prefix := cachetest.New(t)
 	cc := &counting{Client: mc}
 	return New(cc, rdb, prefix, DefaultConfig(), 1), cc
 }
