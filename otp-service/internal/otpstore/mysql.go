@@ -24,10 +24,10 @@ type MySQL struct {
 	db             *sql.DB
 	findIdentity   *sql.Stmt
 	createIdentity *sql.Stmt
-	inserts      chan insertReq
-	wg           sync.WaitGroup
-	stmtMu       sync.Mutex
-	batchStmts   map[int]*sql.Stmt
+	inserts        chan insertReq
+	wg             sync.WaitGroup
+	stmtMu         sync.Mutex
+	batchStmts     map[int]*sql.Stmt
 }
 
 type insertReq struct {
