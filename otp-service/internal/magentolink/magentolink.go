@@ -5,6 +5,7 @@ package magentolink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -104,19 +105,12 @@ func (c *Customers) tokenKey(customerID int64) string {
 // time until which it may be handed out.
 func (c *Customers) CustomerToken(ctx context.Context, customerID int64, email string) (string, time.Time, error) {
 	key := c.tokenKey(customerID)
-	var (
-		get *redis.StringCmd
-		ttl *redis.DurationCmd
-	)
-	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		get, ttl = p.Get(ctx, key), p.PTTL(ctx, key)
-		return nil
-	})
-	if err == nil && ttl.Val() > time.Second {
-		return get.Val(), time.Now().Add(ttl.Val()), nil
+	tok, until, ok, err := c.cached(ctx, key)
+	if err != nil {
+		return "", time.Time{}, err
 	}
-	if err != nil && err != redis.Nil {
-		return "", time.Time{}, fmt.Errorf("magento token cache: %w", err)
+	if ok {
+		return tok, until, nil
 	}
 	return c.mint(ctx, key, email, true)
 }
@@ -134,7 +128,7 @@ func (c *Customers) mint(ctx context.Context, key, email string, recheck bool) (
 	keep := c.cfg.Lifetime - c.cfg.RenewBefore
 	v, err, _ := c.sf.Do(key, func() (any, error) {
 		if recheck {
-			if tok, until, ok := c.cached(ctx, key); ok {
+			if tok, until, ok, _ := c.cached(ctx, key); ok {
 				return minted{tok, until}, nil
 			}
 		}
@@ -149,7 +143,7 @@ func (c *Customers) mint(ctx context.Context, key, email string, recheck bool) (
 			return nil, fmt.Errorf("magento token cache: %w", err)
 		}
 		if !ok {
-			if other, until, found := c.cached(ctx, key); found {
+			if other, until, found, _ := c.cached(ctx, key); found {
 				return minted{other, until}, nil
 			}
 			if err := c.rdb.Set(ctx, key, tok, keep).Err(); err != nil {
@@ -171,17 +165,22 @@ type minted struct {
 	until time.Time
 }
 
-// cached returns the token under key when it has more than a second left.
-func (c *Customers) cached(ctx context.Context, key string) (string, time.Time, bool) {
+// cached returns the token under key when it has more than a second left;
+// ok is false when there is none (or it is about to expire).
+func (c *Customers) cached(ctx context.Context, key string) (tok string, until time.Time, ok bool, err error) {
 	var (
 		get *redis.StringCmd
 		ttl *redis.DurationCmd
 	)
-	if _, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		get, ttl = p.Get(ctx, key), p.PTTL(ctx, key)
 		return nil
-	}); err != nil || ttl.Val() <= time.Second {
-		return "", time.Time{}, false
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", time.Time{}, false, fmt.Errorf("magento token cache: %w", err)
 	}
-	return get.Val(), time.Now().Add(ttl.Val()), true
+	if err != nil || ttl.Val() <= time.Second {
+		return "", time.Time{}, false, nil
+	}
+	return get.Val(), time.Now().Add(ttl.Val()), true, nil
 }
