@@ -444,10 +444,11 @@ func TestWebhooksAnd3DSOverHTTP(t *testing.T) {
 	if g["status"] != "captured" {
 		t.Fatalf("after 3ds = %v", g["status"])
 	}
-	// webhooks: good, tampered, stale, replayed
+	// webhooks to the gateway the payment went to: good, tampered, stale, replayed
+	hook := "/webhooks/" + g["gateway"].(string)
 	body := []byte(`{"id":"evt_1","type":"charge.updated","reference":"` + g["attempts"].([]any)[0].(map[string]any)["gateway_reference"].(string) + `","status":"captured"}`)
 	post := func(sig string, b []byte) int {
-		st, _ := h.do(0, "POST", "/webhooks/sandbox-a", string(b), map[string]string{sandboxgw.SignatureHeader: sig})
+		st, _ := h.do(0, "POST", hook, string(b), map[string]string{sandboxgw.SignatureHeader: sig})
 		return st
 	}
 	now := time.Now()
@@ -461,7 +462,7 @@ func TestWebhooksAnd3DSOverHTTP(t *testing.T) {
 	if st := post(sandboxgw.Sign("whsec_test", body, now.Add(-time.Hour)), body); st != 401 {
 		t.Fatalf("stale webhook = %d", st)
 	}
-	_, dup := h.do(0, "POST", "/webhooks/sandbox-a", string(body), map[string]string{sandboxgw.SignatureHeader: sandboxgw.Sign("whsec_test", body, now)})
+	_, dup := h.do(0, "POST", hook, string(body), map[string]string{sandboxgw.SignatureHeader: sandboxgw.Sign("whsec_test", body, now)})
 	if dup["duplicate"] != true {
 		t.Fatalf("replayed webhook = %v", dup)
 	}
