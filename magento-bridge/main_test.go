@@ -117,12 +117,26 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("%d payments record their order; want 2", recorded)
 	}
 
-	time.Sleep(100 * time.Millisecond) // one more status refresh for the gauges
-	metrics := getBody(t, base+"/metrics", "", http.StatusOK)
-	for _, want := range []string{"bridge_orders_synced_total 2", "bridge_outbox_backlog 0", "bridge_magento_request_duration_seconds_bucket", "bridge_dead_letters_open 1"} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %q", want)
+	// The gauges follow the status refresh (StatusInterval), a tick or more
+	// behind /v1/status: look until they have caught up.
+	wantMetrics := []string{"bridge_orders_synced_total 2", "bridge_outbox_backlog 0", "bridge_magento_request_duration_seconds_bucket", "bridge_dead_letters_open 1"}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		metrics := getBody(t, base+"/metrics", "", http.StatusOK)
+		var missing []string
+		for _, want := range wantMetrics {
+			if !strings.Contains(metrics, want) {
+				missing = append(missing, want)
+			}
 		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("/metrics lacks %q; last body:\n%s", missing, metrics)
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	getBody(t, base+"/v1/admin/dead-letters", "", http.StatusUnauthorized)
