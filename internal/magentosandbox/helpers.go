@@ -69,7 +69,9 @@ type Invoice struct {
 	TotalQty    float64           `json:"total_qty"`
 	Capture     bool              `json:"capture"`
 	State       int               `json:"state"`
+	Currency    string            `json:"order_currency_code"`
 	CreatedAt   string            `json:"created_at"`
+	UpdatedAt   string            `json:"updated_at"`
 	Items       []magento.ItemQty `json:"items"`
 }
 
@@ -79,7 +81,9 @@ func (s *Sandbox) Invoices() []Invoice {
 	defer s.mu.RUnlock()
 	out := make([]Invoice, 0, len(s.st.invoices))
 	for _, inv := range s.st.invoices {
-		out = append(out, Invoice(*inv))
+		c := Invoice(*inv)
+		c.Items = slices.Clone(c.Items)
+		out = append(out, c)
 	}
 	return out
 }

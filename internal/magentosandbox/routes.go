@@ -77,6 +77,7 @@ func (s *Sandbox) routes() http.Handler {
 	h("POST /V1/order/{orderId}/invoice", s.invoiceOrder)
 	h("POST /V1/order/{orderId}/refund", s.refundOrder)
 	h("GET /V1/creditmemos", s.searchCreditMemos)
+	h("GET /V1/invoices", s.searchInvoices)
 
 	// Customers and catalog.
 	h("POST /V1/customers", s.createCustomer)

@@ -167,9 +167,11 @@ func (s *Sandbox) invoiceOrder(w http.ResponseWriter, r *http.Request) error {
 	now := ymd(s.opts.Now())
 	o.UpdatedAt = now
 	s.st.nextInvoice++
-	inv := &invoice{EntityID: s.st.nextInvoice, IncrementID: fmt.Sprintf("%09d", s.st.nextInvoice), OrderID: o.EntityID, GrandTotal: grand, Subtotal: round2(subtotal), TaxAmount: round2(tax), Shipping: shipping, TotalQty: qty, Capture: req.Capture, State: 2, CreatedAt: now}
-	for id, q := range want {
-		inv.Items = append(inv.Items, magento.ItemQty{OrderItemID: id, Qty: q})
+	inv := &invoice{EntityID: s.st.nextInvoice, IncrementID: fmt.Sprintf("%09d", s.st.nextInvoice), OrderID: o.EntityID, GrandTotal: grand, Subtotal: round2(subtotal), TaxAmount: round2(tax), Shipping: shipping, TotalQty: qty, Capture: req.Capture, State: magento.InvoicePaid, Currency: o.OrderCurrencyCode, CreatedAt: now, UpdatedAt: now}
+	for _, it := range o.Items { // in the order's item order
+		if q, ok := want[it.ItemID]; ok {
+			inv.Items = append(inv.Items, magento.ItemQty{OrderItemID: it.ItemID, Qty: q})
+		}
 	}
 	s.st.invoices = append(s.st.invoices, inv)
 	if req.AppendComment && req.Comment != nil {
@@ -321,5 +323,82 @@ func (s *Sandbox) searchCreditMemos(w http.ResponseWriter, r *http.Request) erro
 	}
 	items, total := apply(c, all, nil)
 	writeJSON(w, http.StatusOK, magento.SearchResult[magento.CreditMemo]{Items: items, SearchCriteria: c.echo(), TotalCount: total})
+	return nil
+}
+
+// invoiceRecord is sales-data-invoice-interface as GET /V1/invoices answers it:
+// the fields magento.Invoice reads plus the required total_qty and items.
+type invoiceRecord struct {
+	magento.Invoice
+	Subtotal       float64             `json:"subtotal"`
+	BaseSubtotal   float64             `json:"base_subtotal"`
+	TaxAmount      float64             `json:"tax_amount"`
+	ShippingAmount float64             `json:"shipping_amount"`
+	TotalQty       float64             `json:"total_qty"`
+	StoreID        int                 `json:"store_id"`
+	Items          []invoiceItemRecord `json:"items"`
+}
+
+// invoiceItemRecord is sales-data-invoice-item-interface.
+type invoiceItemRecord struct {
+	EntityID    int64   `json:"entity_id"`
+	ParentID    int64   `json:"parent_id"`
+	OrderItemID int64   `json:"order_item_id"`
+	ProductID   int64   `json:"product_id,omitempty"`
+	SKU         string  `json:"sku"`
+	Name        string  `json:"name,omitempty"`
+	Price       float64 `json:"price"`
+	BasePrice   float64 `json:"base_price"`
+	Qty         float64 `json:"qty"`
+	RowTotal    float64 `json:"row_total"`
+}
+
+// invoiceRecordOf renders a recorded invoice. Callers hold at least the read
+// lock.
+func (s *Sandbox) invoiceRecordOf(inv *invoice) invoiceRecord {
+	rec := invoiceRecord{
+		Invoice: magento.Invoice{
+			EntityID: inv.EntityID, IncrementID: inv.IncrementID, OrderID: inv.OrderID, State: inv.State,
+			CreatedAt: inv.CreatedAt, UpdatedAt: inv.UpdatedAt, GrandTotal: inv.GrandTotal, BaseGrandTotal: inv.GrandTotal,
+			OrderCurrencyCode: inv.Currency, BaseCurrencyCode: inv.Currency,
+		},
+		Subtotal: inv.Subtotal, BaseSubtotal: inv.Subtotal, TaxAmount: inv.TaxAmount, ShippingAmount: inv.Shipping,
+		TotalQty: inv.TotalQty, StoreID: 1, Items: []invoiceItemRecord{},
+	}
+	o := s.st.orders[inv.OrderID]
+	if o != nil {
+		rec.StoreID = o.StoreID
+	}
+	for i, iq := range inv.Items {
+		item := invoiceItemRecord{EntityID: inv.EntityID*100 + int64(i) + 1, ParentID: inv.EntityID, OrderItemID: iq.OrderItemID, Qty: iq.Qty}
+		if o != nil {
+			for _, it := range o.Items {
+				if it.ItemID == iq.OrderItemID {
+					item.ProductID, item.SKU, item.Name, item.Price, item.BasePrice = it.ProductID, it.SKU, it.Name, it.Price, it.BasePrice
+					item.RowTotal = round2(it.Price * iq.Qty)
+				}
+			}
+		}
+		rec.Items = append(rec.Items, item)
+	}
+	return rec
+}
+
+func (s *Sandbox) searchInvoices(w http.ResponseWriter, r *http.Request) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.authAdmin(r, "Magento_Sales::sales_invoice"); err != nil {
+		return err
+	}
+	c, err := parseCriteria(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	all := make([]invoiceRecord, 0, len(s.st.invoices))
+	for _, inv := range s.st.invoices {
+		all = append(all, s.invoiceRecordOf(inv))
+	}
+	items, total := apply(c, all, nil)
+	writeJSON(w, http.StatusOK, magento.SearchResult[invoiceRecord]{Items: items, SearchCriteria: c.echo(), TotalCount: total})
 	return nil
 }

@@ -11,7 +11,7 @@
 // placement is 404), invoices, offline refunds (credit memos), customers
 // unique by email per website, admin tokens (optionally behind Google TFA),
 // customer tokens, OAuth 1.0a and bearer integration tokens, and searches
-// with searchCriteria. Errors use Magento's bodies ({"message","parameters"})
+// with searchCriteria (orders, invoices, credit memos, customers, products). Errors use Magento's bodies ({"message","parameters"})
 // and statuses. Every response validates against Magento's published schema
 // (see internal/magento/magentoschema and the package tests).
 //

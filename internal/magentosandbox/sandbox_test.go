@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -357,5 +358,107 @@ func TestRacyPlacement(t *testing.T) {
 				t.Errorf("racing orders share increment_id %s", orders[0].IncrementID)
 			}
 		})
+	}
+}
+
+func TestInvoiceSearch(t *testing.T) {
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	h := newHarness(t, magentosandbox.Options{Now: func() time.Time { return now }})
+	tok := h.adminToken(t)
+	auth := []string{"Authorization", "Bearer " + tok}
+	addr := `{"region":"Texas","region_id":57,"region_code":"TX","country_id":"US","street":["1 Main"],"telephone":"1","postcode":"73301","city":"Austin","firstname":"A","lastname":"B","email":"a@example.com"}`
+	var orderIDs []int64
+	for range 3 {
+		cart, err := h.sb.CreateGuestCartWithItems(magentosandbox.CartLine{SKU: "24-MB01", Qty: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.do(t, "POST", "/rest/V1/guest-carts/"+cart.MaskedID+"/shipping-information", `{"addressInformation":{"shipping_address":`+addr+`,"shipping_carrier_code":"flatrate","shipping_method_code":"flatrate"}}`)
+		r := h.do(t, "POST", "/rest/V1/guest-carts/"+cart.MaskedID+"/payment-information", `{"email":"a@example.com","paymentMethod":{"method":"checkmo"}}`)
+		var id int64
+		r.json(t, &id)
+		orderIDs = append(orderIDs, id)
+	}
+	// Invoices an hour apart, the last in the order's first invoice of two.
+	for i, id := range orderIDs {
+		now = now.Add(time.Hour)
+		body := `{"capture":false}`
+		if i == 2 {
+			var o struct {
+				Items []struct {
+					ItemID int64 `json:"item_id"`
+				} `json:"items"`
+			}
+			h.do(t, "GET", "/rest/V1/orders/"+jsonNum(id), "", auth...).json(t, &o)
+			body = `{"items":[{"order_item_id":` + jsonNum(o.Items[0].ItemID) + `,"qty":1}]}`
+		}
+		if r := h.do(t, "POST", "/rest/V1/order/"+jsonNum(id)+"/invoice", body, auth...); r.status != 200 {
+			t.Fatalf("invoice order %d = %d %s", id, r.status, r.body)
+		}
+	}
+	since := "searchCriteria[filterGroups][0][filters][0][field]=updated_at&searchCriteria[filterGroups][0][filters][0][conditionType]=gteq" +
+		"&searchCriteria[filterGroups][0][filters][0][value]="
+	sortAsc := "&searchCriteria[sortOrders][0][field]=updated_at&searchCriteria[sortOrders][0][direction]=ASC"
+	tests := []struct {
+		name      string
+		query     string
+		wantTotal int
+		wantIDs   []int64 // order ids of the page, in order
+	}{
+		{"all", "searchCriteria=", 3, orderIDs},
+		{"updated since the second", since + "2026-03-02%2012:00:00" + sortAsc, 2, orderIDs[1:]},
+		{"newest first", since + "2026-03-02%2011:00:00&searchCriteria[sortOrders][0][field]=updated_at&searchCriteria[sortOrders][0][direction]=DESC", 3, []int64{orderIDs[2], orderIDs[1], orderIDs[0]}},
+		{"paged", since + "2026-03-02%2011:00:00" + sortAsc + "&searchCriteria[pageSize]=2&searchCriteria[currentPage]=2", 3, orderIDs[2:]},
+		{"by order", "searchCriteria[filterGroups][0][filters][0][field]=order_id&searchCriteria[filterGroups][0][filters][0][value]=" + jsonNum(orderIDs[0]), 1, orderIDs[:1]},
+		{"none since", since + "2026-03-03%2000:00:00", 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.do(t, "GET", "/rest/V1/invoices?"+tt.query, "", auth...)
+			var res struct {
+				Items []struct {
+					EntityID          int64   `json:"entity_id"`
+					IncrementID       string  `json:"increment_id"`
+					OrderID           int64   `json:"order_id"`
+					GrandTotal        float64 `json:"grand_total"`
+					OrderCurrencyCode string  `json:"order_currency_code"`
+					UpdatedAt         string  `json:"updated_at"`
+					TotalQty          float64 `json:"total_qty"`
+					Items             []struct {
+						SKU string  `json:"sku"`
+						Qty float64 `json:"qty"`
+					} `json:"items"`
+				} `json:"items"`
+				TotalCount int `json:"total_count"`
+			}
+			r.json(t, &res)
+			var got []int64
+			for _, it := range res.Items {
+				got = append(got, it.OrderID)
+				if it.IncrementID == "" || it.OrderCurrencyCode != "USD" || it.UpdatedAt == "" || len(it.Items) != 1 || it.Items[0].SKU != "24-MB01" || it.TotalQty != it.Items[0].Qty {
+					t.Errorf("invoice %+v lacks fields", it)
+				}
+			}
+			if r.status != 200 || res.TotalCount != tt.wantTotal || fmt.Sprint(got) != fmt.Sprint(tt.wantIDs) {
+				t.Errorf("GET /V1/invoices?%s = %d total %d orders %v; want %d %v", tt.query, r.status, res.TotalCount, got, tt.wantTotal, tt.wantIDs)
+			}
+		})
+	}
+	// Totals: two bags with flat-rate shipping at $5 each, no tax in Texas;
+	// the partial invoice carries one bag and all the shipping.
+	var res struct {
+		Items []struct {
+			GrandTotal float64 `json:"grand_total"`
+		} `json:"items"`
+	}
+	h.do(t, "GET", "/rest/V1/invoices?searchCriteria=", "", auth...).json(t, &res)
+	if len(res.Items) != 3 || res.Items[0].GrandTotal != 78 || res.Items[2].GrandTotal != 44 {
+		t.Errorf("invoice totals = %+v; want 78, 78, 44", res.Items)
+	}
+	if r := h.do(t, "GET", "/rest/V1/invoices?searchCriteria=", ""); r.status != 401 {
+		t.Errorf("GET /V1/invoices without a token = %d; want 401", r.status)
+	}
+	if r := h.do(t, "GET", "/rest/V1/invoices", "", auth...); r.status != 400 {
+		t.Errorf("GET /V1/invoices without searchCriteria = %d; want 400", r.status)
 	}
 }
