@@ -83,6 +83,11 @@ func TestSchemaCoverage(t *testing.T) {
 	must("RefundOrderOffline", err)
 	_, err = c.CreditMemosUpdatedSince(ctx, time.Now().Add(-time.Hour), 10, 1)
 	must("CreditMemosUpdatedSince", err)
+	invoices, err := c.InvoicesUpdatedSince(ctx, time.Now().Add(-time.Hour), 10, 1)
+	must("InvoicesUpdatedSince", err)
+	if len(invoices.Items) != 1 || invoices.Items[0].OrderID != orderID || invoices.Items[0].IncrementID == "" || invoices.Items[0].GrandTotal <= 0 {
+		t.Errorf("InvoicesUpdatedSince = %+v; want the order's invoice", invoices)
+	}
 	cust, err := c.CreateCustomer(ctx, magento.Customer{Email: "cov@example.com", Firstname: "C", Lastname: "V"}, "Passw0rd!")
 	must("CreateCustomer", err)
 	_, err = c.CustomerByEmail(ctx, "cov@example.com", 1)
@@ -149,6 +154,7 @@ func TestSchemaCoverage(t *testing.T) {
 		"quoteGuestShipmentEstimationV1EstimateByExtendedAddressPost",
 		"salesCreditmemoRepositoryV1GetListGet",
 		"salesInvoiceOrderV1ExecutePost",
+		"salesInvoiceRepositoryV1GetListGet",
 		"salesOrderManagementV1AddCommentPost",
 		"salesOrderRepositoryV1GetGet",
 		"salesOrderRepositoryV1GetListGet",

@@ -3,6 +3,7 @@ package magento_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/magefleet/platform/internal/errs"
 	"github.com/magefleet/platform/internal/magento"
@@ -94,5 +95,18 @@ func TestGuestCheckoutInvoiceRefund(t *testing.T) {
 	memos, err := c.CreditMemosUpdatedSince(ctx, mustTime(t, o.CreatedAt), 10, 1)
 	if err != nil || memos.TotalCount != 1 {
 		t.Fatalf("CreditMemosUpdatedSince = %+v, %v", memos, err)
+	}
+	invoices, err := c.InvoicesUpdatedSince(ctx, mustTime(t, o.CreatedAt), 10, 1)
+	if err != nil || invoices.TotalCount != 1 {
+		t.Fatalf("InvoicesUpdatedSince = %+v, %v", invoices, err)
+	}
+	inv := invoices.Items[0]
+	if inv.OrderID != orderID || magento.MinorUnits(inv.GrandTotal, inv.OrderCurrencyCode) != 8448 || inv.OrderCurrencyCode != "USD" ||
+		inv.State != magento.InvoicePaid || inv.UpdatedAt == "" {
+		t.Errorf("invoice = %+v; want order %d's 84.48 USD, paid", inv, orderID)
+	}
+	none, err := c.InvoicesUpdatedSince(ctx, mustTime(t, inv.UpdatedAt).Add(time.Second), 10, 1)
+	if err != nil || none.TotalCount != 0 {
+		t.Errorf("InvoicesUpdatedSince(after the invoice) = %+v, %v; want none", none, err)
 	}
 }

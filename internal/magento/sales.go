@@ -96,3 +96,19 @@ func (c *Client) CreditMemosUpdatedSince(ctx context.Context, since time.Time, p
 	sc := Where("updated_at", "gteq", MagentoTime(since)).Sort("updated_at", "ASC").Page(pageSize, page)
 	return c.SearchCreditMemos(ctx, sc)
 }
+
+// SearchInvoices runs GET /V1/invoices with searchCriteria.
+func (c *Client) SearchInvoices(ctx context.Context, sc SearchCriteria) (*SearchResult[Invoice], error) {
+	var out SearchResult[Invoice]
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/invoices", query: sc.Query(), auth: authAdmin, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// InvoicesUpdatedSince pages through invoices updated at or after since,
+// oldest first (for polling invoices made in the Magento admin).
+func (c *Client) InvoicesUpdatedSince(ctx context.Context, since time.Time, pageSize, page int) (*SearchResult[Invoice], error) {
+	sc := Where("updated_at", "gteq", MagentoTime(since)).Sort("updated_at", "ASC").Page(pageSize, page)
+	return c.SearchInvoices(ctx, sc)
+}

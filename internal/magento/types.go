@@ -372,6 +372,28 @@ type CreditMemo struct {
 	Items              []CreditMemoItem `json:"items"`
 }
 
+// Invoice is Magento\Sales\Api\Data\InvoiceInterface (the fields this
+// platform reads). State is 1 open, 2 paid, 3 canceled.
+type Invoice struct {
+	EntityID          int64   `json:"entity_id,omitempty"`
+	IncrementID       string  `json:"increment_id,omitempty"`
+	OrderID           int64   `json:"order_id"`
+	State             int     `json:"state,omitempty"`
+	CreatedAt         string  `json:"created_at,omitempty"`
+	UpdatedAt         string  `json:"updated_at,omitempty"`
+	GrandTotal        float64 `json:"grand_total"`
+	BaseGrandTotal    float64 `json:"base_grand_total"`
+	OrderCurrencyCode string  `json:"order_currency_code,omitempty"`
+	BaseCurrencyCode  string  `json:"base_currency_code,omitempty"`
+}
+
+// Invoice states.
+const (
+	InvoiceOpen     = 1
+	InvoicePaid     = 2
+	InvoiceCanceled = 3
+)
+
 // CreditMemoItem is Magento\Sales\Api\Data\CreditmemoItemInterface.
 type CreditMemoItem struct {
 	BaseCost    float64 `json:"base_cost"`
