@@ -74,8 +74,11 @@ func newStack(t *testing.T) *stack {
 	var rgws []routing.Gateway
 	sandboxes := map[string]*sandboxgw.Gateway{}
 	for _, name := range []string{"sandbox-a", "sandbox-b"} {
+		// SettleAfter only affects tok_sandbox_timeout: long enough that the
+		// "Confirming your payment" page is still there when the test reads
+		// it on a slow machine, well inside waitOrder's 45 s.
 		sb := sandboxgw.New(sandboxgw.Config{Name: name, Capabilities: caps, SuccessRate: 1, FeeBps: 290, FeeFixed: 30,
-			SettleAfter: 2 * time.Second, ActionURL: base + "/sandbox/3ds", WebhookSecret: "whsec_" + name}, rdb, prefix, nil)
+			SettleAfter: 10 * time.Second, ActionURL: base + "/sandbox/3ds", WebhookSecret: "whsec_" + name}, rdb, prefix, nil)
 		sandboxes[name] = sb
 		gws = append(gws, sb)
 		rgws = append(rgws, routing.Gateway{Name: name, Enabled: true, Caps: caps, Fees: routing.FeeModel{"default": {PercentBps: 290, Fixed: 30}}})
