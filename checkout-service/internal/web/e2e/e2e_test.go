@@ -239,11 +239,13 @@ func TestCheckoutInChromium(t *testing.T) {
 	t.Run("pays with tok_sandbox_ok", func(t *testing.T) {
 		s := &shopper{browsertest.Page{T: t, Ctx: newBrowser(t), Dir: dir, Name: "ok"}}
 		s.checkout(st)
-		// The back button keeps the session: the shipping page is still there.
 		// The back button keeps the session: the shipping page comes back with
 		// the chosen method. (chromedp's DOM tracking does not follow history
 		// navigation, so the page is read with plain JavaScript, then reloaded.)
-		s.Do("go back", eval(`setTimeout(function () { history.back(); }, 0)`), chromedp.Sleep(time.Second))
+		// The pages are no-store, so back fetches the shipping page again:
+		// wait until it is the loaded document.
+		s.DoWithin(20*time.Second, "go back", eval(`setTimeout(function () { history.back(); }, 0)`),
+			untilEval(`location.pathname.endsWith("/shipping") && document.readyState === "complete"`))
 		back, err := chromedp.Run(s.Ctx, chromedp.Evaluate[string](`location.pathname + " " + ((document.querySelector("input[name=method]:checked") || {}).value || "none")`))
 		if err != nil || !strings.HasSuffix(back, "/shipping tablerate|bestway") {
 			t.Errorf("after the back button: %q (%v); want the shipping page with the chosen method", back, err)
@@ -529,5 +531,26 @@ func until(js string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := chromedp.Poll[bool](js)(ctx, t)
 		return err
+	})
+}
+
+// untilEval waits for a JavaScript condition by evaluating it in whatever
+// document is current, again and again, as a step: for history navigation,
+// which chromedp's frame tracking (and so until's Poll) does not follow. An
+// error while the old document goes away is looked at again; the step's
+// deadline ends the wait.
+func untilEval(js string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for {
+			ok, err := chromedp.Evaluate[bool](js)(ctx, t)
+			if err == nil && ok {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s still not true: %w (last error: %v)", js, ctx.Err(), err)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
 	})
 }
