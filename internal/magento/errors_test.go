@@ -145,19 +145,28 @@ func TestRetries(t *testing.T) {
 }
 
 func TestRetryHonoursContext(t *testing.T) {
-	h, seen := flaky(1000, 503, nil)
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	c := mustClient(t, srv.URL, func(c *magento.Config) {
-		c.ReadRetries = 10
-		c.RetryBaseDelay, c.RetryMaxDelay = time.Second, 10*time.Second
-	}, magento.WithJitter(func(max time.Duration) time.Duration { return max }))
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	// The caller gives up while Magento answers the first attempt with a
+	// 503: the client must neither sit out its minute of backoff nor try
+	// again. (Cancelled from the handler, so the first attempt always
+	// reaches the server, however slow the machine.)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var seen atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Add(1)
+		cancel()
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	const backoff = time.Minute
+	c := mustClient(t, srv.URL, func(c *magento.Config) {
+		c.ReadRetries = 1
+		c.RetryBaseDelay, c.RetryMaxDelay = backoff, backoff
+	}, magento.WithJitter(func(max time.Duration) time.Duration { return max }))
 	start := time.Now()
 	_, err := c.Cart(ctx, magento.GuestCart("x"))
-	if err == nil || time.Since(start) > 2*time.Second || seen.Load() != 1 {
-		t.Errorf("Cart() = %v after %v and %d attempts; want a prompt failure after 1 attempt", err, time.Since(start), seen.Load())
+	if took := time.Since(start); err == nil || took >= backoff || seen.Load() != 1 {
+		t.Errorf("Cart() = %v after %v and %d attempts; want a failure after 1 attempt, without waiting out the %v backoff", err, took, seen.Load(), backoff)
 	}
 }
 
@@ -194,9 +203,19 @@ func TestConcurrencyCap(t *testing.T) {
 }
 
 func TestWriteTimeoutIsOutcomeUnknown(t *testing.T) {
-	e := newEnv(t, magentosandbox.Options{}, func(c *magento.Config) { c.Timeout = 300 * time.Millisecond })
+	e := newEnv(t, magentosandbox.Options{}, nil)
 	ctx := context.Background()
 	c := e.client
+	// Only the placement runs with a short timeout: the setup calls keep the
+	// normal one, so a slow machine cannot fail them. Both clients go through
+	// http.DefaultTransport, so the placement reuses the setup's connection.
+	short := e.cfg
+	short.Timeout = 300 * time.Millisecond
+	report := func(err error) { t.Errorf("schema: %v", err) }
+	sc, err := magento.New(short, magento.WithHTTPClient(&http.Client{Transport: schema(t).Transport(http.DefaultTransport, report)}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	masked, _ := c.CreateGuestCart(ctx)
 	ref := magento.GuestCart(masked)
 	if _, err := c.AddItem(ctx, ref, "MH02-M-Red", 1); err != nil {
@@ -207,7 +226,7 @@ func TestWriteTimeoutIsOutcomeUnknown(t *testing.T) {
 	}
 	cart, _ := c.Cart(ctx, ref)
 	e.sb.SetFaults(magentosandbox.Fault{TimeoutAfterCommit: true, Path: "payment-information", Methods: []string{"POST"}})
-	_, err := c.PlaceOrder(ctx, ref, magento.PlaceOrderRequest{Email: "ada@example.com", PaymentMethod: magento.Payment{Method: "checkmo"}})
+	_, err = sc.PlaceOrder(ctx, ref, magento.PlaceOrderRequest{Email: "ada@example.com", PaymentMethod: magento.Payment{Method: "checkmo"}})
 	if !errs.Is(err, errs.OutcomeUnknown) {
 		t.Fatalf("PlaceOrder under timeout_after_commit = %v; want outcome_unknown", err)
 	}
