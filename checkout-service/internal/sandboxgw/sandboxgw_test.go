@@ -113,7 +113,9 @@ func TestSuccessRateOutagesRefunds(t *testing.T) {
 	if rate := float64(ok) / 2000; rate < 0.66 || rate > 0.74 {
 		t.Fatalf("success rate = %.3f; want 0.70 ± 0.04", rate)
 	}
-	down, _ := pair(t, sandboxgw.Config{SuccessRate: 1, Outages: []sandboxgw.Outage{{Start: "00:00", End: "23:59"}}}, nil)
+	// A fixed noon: on the real clock the window misses the day's last minute.
+	noon := func() time.Time { return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) }
+	down, _ := pair(t, sandboxgw.Config{SuccessRate: 1, Outages: []sandboxgw.Outage{{Start: "00:00", End: "23:59"}}}, noon)
 	if _, err := down.Charge(ctx, req("x", sandboxgw.TokenOK)); errs.Code(err) != errs.Unavailable {
 		t.Fatalf("Charge during an outage = %v; want unavailable", err)
 	}
