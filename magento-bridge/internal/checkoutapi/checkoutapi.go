@@ -1,13 +1,15 @@
 // Package checkoutapi is magento-bridge's client of checkout-service's payment
-// API: refunds (POST /v1/payments/{id}/refunds, idempotent per refund_id)
-// and voids (POST /v1/payments/{id}/void), authenticated with the service
-// token.
+// API: refunds (POST /v1/payments/{id}/refunds, idempotent per refund_id),
+// voids (POST /v1/payments/{id}/void) and captures of authorised payments
+// (POST /v1/payments/{id}/capture, idempotent: a captured payment answers 200),
+// authenticated with the service token.
 //
 // A Client is safe for concurrent use. Errors are *errs.Error values: the
 // code checkout answered with for a 4xx (errs.Invalid, errs.NotFound,
 // errs.Conflict, errs.Unprocessable, ...), errs.OutcomeUnknown for a 5xx or
 // a request that may have been sent, and errs.Unavailable when checkout could
-// not be reached.
+// not be reached. A 4xx is checkout's final word on the request; the other
+// two may succeed when retried with the same idempotency key.
 package checkoutapi
 
 import (
@@ -29,7 +31,7 @@ import (
 
 // Config configures a Client.
 type Config struct {
-	BaseURL      string        `mapstructure:"base_url" desc:"checkout-service origin, for refunds and voids"`
+	BaseURL      string        `mapstructure:"base_url" desc:"checkout-service origin, for refunds, voids and captures"`
 	ServiceToken config.Secret `mapstructure:"service_token" desc:"bearer token checkout-service accepts from services (one of its admin.service_tokens)"`
 	Timeout      time.Duration `mapstructure:"timeout" desc:"timeout of one request to checkout-service"`
 }
@@ -61,23 +63,49 @@ func New(cfg Config) *Client {
 // Refund refunds amount (minor units) of a payment; checkout refunds each
 // refundID at most once.
 func (c *Client) Refund(ctx context.Context, paymentID string, amount int64, refundID string) error {
-	return c.post(ctx, "/v1/payments/"+url.PathEscape(paymentID)+"/refunds", map[string]any{"amount": amount, "refund_id": refundID})
+	_, err := c.post(ctx, "/v1/payments/"+url.PathEscape(paymentID)+"/refunds", map[string]any{"amount": amount, "refund_id": refundID})
+	return err
 }
 
 // Void releases a payment's authorisation. errs.NotFound when checkout has no
 // such payment or no void endpoint.
 func (c *Client) Void(ctx context.Context, paymentID, reason string) error {
-	return c.post(ctx, "/v1/payments/"+url.PathEscape(paymentID)+"/void", map[string]any{"reason": reason})
+	_, err := c.post(ctx, "/v1/payments/"+url.PathEscape(paymentID)+"/void", map[string]any{"reason": reason})
+	return err
 }
 
-func (c *Client) post(ctx context.Context, path string, body any) error {
+// Capture captures a payment's whole authorisation: amount (minor units)
+// must equal the authorised amount, as checkout has no partial capture.
+// captureID ("magento-inv-<invoice id>") names the request; a payment that is
+// captured already answers 200 whatever the id, so a retry is safe.
+// errs.Conflict when checkout refuses for good (the amount is not the
+// authorised amount, the payment is not authorised any more, or the gateway
+// refused the capture): final, do not retry. errs.OutcomeUnknown or
+// errs.Unavailable: retry later.
+func (c *Client) Capture(ctx context.Context, paymentID string, amount int64, captureID string) error {
+	path := "/v1/payments/" + url.PathEscape(paymentID) + "/capture"
+	data, err := c.post(ctx, path, map[string]any{"capture_id": captureID, "amount": amount})
+	if err != nil {
+		return err
+	}
+	var p struct {
+		Status string `json:"status"`
+	}
+	if json.Unmarshal(data, &p) == nil && p.Status != "" && p.Status != "captured" {
+		// Not what the contract promises: do not count the money as taken.
+		return errs.E(errs.OutcomeUnknown, "checkout answered POST %s with payment status %q, not captured", path, p.Status)
+	}
+	return nil
+}
+
+func (c *Client) post(ctx context.Context, path string, body any) ([]byte, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return errs.Wrap(errs.Internal, err, "encode checkout request")
+		return nil, errs.Wrap(errs.Internal, err, "encode checkout request")
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.cfg.BaseURL, "/")+path, bytes.NewReader(b))
 	if err != nil {
-		return errs.Wrap(errs.Internal, err, "build checkout request")
+		return nil, errs.Wrap(errs.Internal, err, "build checkout request")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
@@ -86,14 +114,14 @@ func (c *Client) post(ctx context.Context, path string, body any) error {
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
-			return errs.Wrap(errs.Unavailable, err, "checkout-service is unreachable")
+			return nil, errs.Wrap(errs.Unavailable, err, "checkout-service is unreachable")
 		}
-		return errs.Wrap(errs.OutcomeUnknown, err, "checkout-service did not answer POST %s", path)
+		return nil, errs.Wrap(errs.OutcomeUnknown, err, "checkout-service did not answer POST %s", path)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return nil
+		return data, nil
 	}
 	var eb struct {
 		Error struct {
@@ -108,13 +136,13 @@ func (c *Client) post(ctx context.Context, path string, body any) error {
 	}
 	cause := fmt.Errorf("checkout %d on POST %s", resp.StatusCode, path)
 	if resp.StatusCode >= 500 {
-		return &errs.Error{Code: errs.OutcomeUnknown, Message: "checkout-service failed: " + msg, Err: cause}
+		return nil, &errs.Error{Code: errs.OutcomeUnknown, Message: "checkout-service failed: " + msg, Err: cause}
 	}
 	code := eb.Error.Code
 	if code == "" || !known(code) {
 		code = byStatus(resp.StatusCode)
 	}
-	return &errs.Error{Code: code, Message: msg, Err: cause}
+	return nil, &errs.Error{Code: code, Message: msg, Err: cause}
 }
 
 func known(code string) bool {
