@@ -98,12 +98,25 @@ func startDemo(t *testing.T) *demo {
 	// failure shows what the bridge and checkout did.
 	t.Setenv("BRIDGE_LOG_LEVEL", "debug")
 	t.Setenv("CHECKOUT_LOG_LEVEL", "debug")
+	// The demo's gateways decline a share of tok_sandbox_ok charges, drawn
+	// from the random payment id: now and then a journey would fail on
+	// declines by both. The tests configure the same two gateways with every
+	// tok_sandbox_ok charge succeeding; declines come from the decline
+	// tokens. `make demo` keeps its realistic rates.
+	cfgFile := filepath.Join(t.TempDir(), "checkout.yaml")
+	if err := os.WriteFile(cfgFile, []byte(demoGatewaysAlwaysSucceed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CHECKOUT_CONFIG", cfgFile)
 	// Free ports are picked, then bound by the children a moment later;
 	// another test process may take one meanwhile. Only that bind failure
 	// is retried, with new ports.
 	for attempt := 1; ; attempt++ {
 		d, err := tryDemo(t)
 		if err == nil {
+			if strings.Contains(d.out.String(), "no gateways configured") {
+				t.Fatal("checkout-service ignored CHECKOUT_CONFIG and runs the demo gateways with their random declines")
+			}
 			return d
 		}
 		if !strings.Contains(err.Error(), "address already in use") || attempt == 3 {
@@ -112,6 +125,19 @@ func startDemo(t *testing.T) *demo {
 		t.Logf("a demo port was taken by another process; retrying with new ports: %v", err)
 	}
 }
+
+// demoGatewaysAlwaysSucceed is checkout-service's DemoGateways (config.go)
+// as a configuration file, but with success_rate 1.
+const demoGatewaysAlwaysSucceed = `gateways:
+  sandbox-a:
+    {kind: sandbox, enabled: true, methods: [card, upi, netbanking, wallet], currencies: [USD, EUR, GBP, INR],
+     success_rate: 1, fee_bps: 290, fee_fixed: 30, latency: 20ms, settle_after: 10s, webhook_secret: whsec_sandbox_demo,
+     fees: {default: {percent_bps: 290, fixed: 30}}}
+  sandbox-b:
+    {kind: sandbox, enabled: true, methods: [card, upi, netbanking, wallet], currencies: [USD, EUR, GBP, INR],
+     success_rate: 1, fee_bps: 250, fee_fixed: 25, latency: 20ms, settle_after: 10s, webhook_secret: whsec_sandbox_demo,
+     fees: {default: {percent_bps: 250, fixed: 25}}}
+`
 
 func tryDemo(t *testing.T) (*demo, error) {
 	t.Helper()
