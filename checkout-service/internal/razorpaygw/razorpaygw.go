@@ -419,12 +419,20 @@ func (g *Gateway) refused(err error) (gateway.Result, error) {
 	return gateway.Result{}, err
 }
 
-// paymentResult maps a Razorpay payment to a Result.
+// paymentResult maps a Razorpay payment to a Result. A refunded payment
+// that was never captured is an authorisation Razorpay let lapse (it refunds
+// uncaptured payments after a few days): nothing was taken, so it is
+// Failed, canceled.
 func paymentResult(p *payment) gateway.Result {
 	r := gateway.Result{Reference: p.ID, Fee: p.Fee}
 	switch p.Status {
-	case "captured", "refunded":
+	case "captured":
 		r.Status = gateway.Captured
+	case "refunded":
+		r.Status = gateway.Captured
+		if !p.Captured {
+			r = declines.Failed(p.ID, "canceled", "refunded_uncaptured")
+		}
 	case "authorized":
 		r.Status = gateway.Authorized
 	case "created", "pending":

@@ -360,6 +360,10 @@ func TestLookup(t *testing.T) {
 		}, wantStatus: gateway.Failed, wantRef: "pay_F", wantBucket: gateway.Technical},
 		{name: "by payment id", reference: "pay_X", payments: []map[string]any{{"id": "pay_X", "status": "authorized"}}, wantStatus: gateway.Authorized, wantRef: "pay_X"},
 		{name: "unknown payment id", reference: "pay_nope", wantStatus: gateway.NotFound},
+		{name: "refunded after capture", reference: "pay_R", payments: []map[string]any{{"id": "pay_R", "status": "refunded", "captured": true}},
+			wantStatus: gateway.Captured, wantRef: "pay_R"},
+		{name: "authorisation lapsed: refunded uncaptured", reference: "pay_L", payments: []map[string]any{{"id": "pay_L", "status": "refunded", "captured": false}},
+			wantStatus: gateway.Failed, wantRef: "pay_L", wantBucket: gateway.Generic},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
