@@ -1,5 +1,6 @@
-// Package bridge turns captured payments into Magento orders exactly once and
-// Magento credit memos into refunds once.
+// Package bridge turns captured payments into Magento orders exactly once,
+// Magento credit memos into refunds once, and Magento invoices of orders paid
+// by authorisation only into captures once.
 //
 // A Syncer claims payment.captured events from checkout-service's outbox
 // through a Store (row claims with a lease, shared by every worker of every
@@ -200,13 +201,14 @@ type Magento interface {
 	InvoiceOrder(ctx context.Context, orderID int64, req magento.InvoiceRequest) (int64, error)
 	AddOrderComment(ctx context.Context, orderID int64, h magento.OrderStatusHistory) error
 	CreditMemosUpdatedSince(ctx context.Context, since time.Time, pageSize, page int) (*magento.SearchResult[magento.CreditMemo], error)
+	InvoicesUpdatedSince(ctx context.Context, since time.Time, pageSize, page int) (*magento.SearchResult[magento.Invoice], error)
 	SearchOrders(ctx context.Context, sc magento.SearchCriteria) (*magento.SearchResult[magento.Order], error)
 }
 
 var _ Magento = (*magento.Client)(nil)
 
-// Payments is checkout-service's payment API: refunds and voids, each
-// idempotent per key.
+// Payments is checkout-service's payment API: refunds, voids and captures,
+// each idempotent.
 type Payments interface {
 	// Refund refunds amount of a payment; refundID makes it idempotent.
 	// errs.Unprocessable (or another 4xx code) when checkout refuses it for
@@ -215,6 +217,11 @@ type Payments interface {
 	// Void releases an authorisation. errs.NotFound when checkout has no void
 	// endpoint.
 	Void(ctx context.Context, paymentID, reason string) error
+	// Capture captures an authorised payment in full; amount must be the
+	// authorised amount. A captured payment succeeds whatever captureID.
+	// errs.Conflict (or another 4xx code) when checkout refuses it for good,
+	// errs.Unavailable or errs.OutcomeUnknown when it may succeed later.
+	Capture(ctx context.Context, paymentID string, amount int64, captureID string) error
 }
 
 // Limiter caps requests in flight to Magento. Acquire blocks until a slot is

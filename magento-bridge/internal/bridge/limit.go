@@ -74,3 +74,9 @@ func (lm *limited) CreditMemosUpdatedSince(ctx context.Context, since time.Time,
 func (lm *limited) SearchOrders(ctx context.Context, sc magento.SearchCriteria) (*magento.SearchResult[magento.Order], error) {
 	return call(ctx, lm, "search_orders", func() (*magento.SearchResult[magento.Order], error) { return lm.m.SearchOrders(ctx, sc) })
 }
+
+func (lm *limited) InvoicesUpdatedSince(ctx context.Context, since time.Time, pageSize, page int) (*magento.SearchResult[magento.Invoice], error) {
+	return call(ctx, lm, "invoices", func() (*magento.SearchResult[magento.Invoice], error) {
+		return lm.m.InvoicesUpdatedSince(ctx, since, pageSize, page)
+	})
+}
