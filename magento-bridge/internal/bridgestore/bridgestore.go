@@ -1,6 +1,7 @@
 // Package bridgestore is magento-bridge's MySQL store: outbox claims with
 // leases (SELECT ... FOR UPDATE SKIP LOCKED), the persisted progress of every
-// payment's order, dead letters, credit-memo refunds and polling cursors.
+// payment's order, dead letters, credit-memo refunds, invoice captures and
+// polling cursors.
 //
 // The outbox and payments tables belong to checkout-service (its migration
 // 0002_payments.sql); the bridge writes only the outbox's claim columns and
