@@ -76,8 +76,19 @@ type refundCall struct {
 	Auth      string
 }
 
-// fakeCheckout stands in for checkout-service's refund endpoint and records
-// every call; like the real one it refunds each refund_id once.
+// captureCall is one capture request checkout's stand-in received, and the
+// status it answered.
+type captureCall struct {
+	PaymentID string
+	Amount    int64  `json:"amount"`
+	CaptureID string `json:"capture_id"`
+	Auth      string
+	Status    int
+}
+
+// fakeCheckout stands in for checkout-service's refund, void and capture
+// endpoints and records every call; like the real one it refunds each
+// refund_id once and captures a payment once.
 type fakeCheckout struct {
 	srv      *httptest.Server // nil with harnessOptions.schema
 	mu       sync.Mutex
@@ -85,6 +96,14 @@ type fakeCheckout struct {
 	voids    []string
 	failNext int           // answer this many refund calls with 503
 	delay    time.Duration // answer refund calls this much later
+	// Captures, as the capture contract has it: 200 with the payment
+	// (also for a payment captured before, whatever the capture_id), 409
+	// when the amount is not the authorised one (authorised, when it
+	// holds the payment) or the gateway refuses, 503 to be retried.
+	captures   []captureCall
+	answers    []int            // the next capture calls' statuses (200, 409 or 503); then 200
+	authorised map[string]int64 // payment id → authorised amount
+	captured   map[string]bool
 }
 
 func newFakeCheckout(t testing.TB) *fakeCheckout {
@@ -115,6 +134,43 @@ func newFakeCheckout(t testing.TB) *fakeCheckout {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"id":%q,"status":"succeeded"}`, c.RefundID)
 	})
+	mux.HandleFunc("POST /v1/payments/{id}/capture", func(w http.ResponseWriter, r *http.Request) {
+		var c captureCall
+		body, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(body, &c); err != nil || c.Amount <= 0 || c.CaptureID == "" {
+			http.Error(w, `{"error":{"code":"invalid_request","message":"capture_id and a positive amount are required"}}`, http.StatusBadRequest)
+			return
+		}
+		c.PaymentID, c.Auth = r.PathValue("id"), r.Header.Get("Authorization")
+		f.mu.Lock()
+		c.Status = http.StatusOK
+		if len(f.answers) > 0 {
+			c.Status, f.answers = f.answers[0], f.answers[1:]
+		}
+		msg := "the gateway refused the capture: authorisation expired"
+		if want, ok := f.authorised[c.PaymentID]; ok && c.Status == http.StatusOK && !f.captured[c.PaymentID] && c.Amount != want {
+			c.Status, msg = http.StatusConflict, fmt.Sprintf("partial capture is not supported (%d of %d): invoice the whole order", c.Amount, want)
+		}
+		if c.Status == http.StatusOK {
+			if f.captured == nil {
+				f.captured = map[string]bool{}
+			}
+			f.captured[c.PaymentID] = true
+		}
+		f.captures = append(f.captures, c)
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch c.Status {
+		case http.StatusOK:
+			fmt.Fprintf(w, `{"id":%q,"status":"captured","amount":%d,"currency":"USD"}`, c.PaymentID, c.Amount)
+		case http.StatusConflict:
+			w.WriteHeader(http.StatusConflict)
+			fmt.Fprintf(w, `{"error":{"code":"conflict","message":%q}}`, msg)
+		default:
+			w.WriteHeader(c.Status)
+			w.Write([]byte(`{"error":{"code":"unavailable","message":"gateway down"}}`))
+		}
+	})
 	mux.HandleFunc("POST /v1/payments/{id}/void", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.voids = append(f.voids, r.PathValue("id"))
@@ -130,6 +186,30 @@ func (f *fakeCheckout) Calls() []refundCall {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]refundCall(nil), f.calls...)
+}
+
+// Captures returns the capture calls received.
+func (f *fakeCheckout) Captures() []captureCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]captureCall(nil), f.captures...)
+}
+
+// AnswerCaptures sets the statuses of the next capture calls.
+func (f *fakeCheckout) AnswerCaptures(statuses ...int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.answers = append([]int(nil), statuses...)
+}
+
+// Authorise tells the stand-in a payment's authorised amount.
+func (f *fakeCheckout) Authorise(paymentID string, amount int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.authorised == nil {
+		f.authorised = map[string]int64{}
+	}
+	f.authorised[paymentID] = amount
 }
 
 // harness is one test's world: a database holding checkout's and the

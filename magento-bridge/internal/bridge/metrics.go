@@ -27,6 +27,8 @@ type Metrics struct {
 	Refunds         *prometheus.CounterVec
 	Voids           *prometheus.CounterVec
 	ForeignOrders   prometheus.Counter
+	Captures        *prometheus.CounterVec
+	CaptureFailures prometheus.Counter
 }
 
 // NewMetrics builds the metrics and registers them with reg when it is not
@@ -57,11 +59,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Voids:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_voids_total", Help: "Cancelled orders whose authorisation was voided, by outcome."}, []string{"outcome"}),
 		ForeignOrders: prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_foreign_orders_total",
 			Help: "Magento orders with the bridge's offline payment method that the platform did not place: unpaid (alert)."}),
+		Captures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_captures_total",
+			Help: "Capture calls to checkout for invoices of authorised platform orders, by outcome (captured, retry)."}, []string{"outcome"}),
+		CaptureFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_capture_failures_total",
+			Help: "Invoices of authorised platform orders whose payment was not captured (checkout refused it for good): do not ship (alert)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Backlog, m.OldestAge, m.InFlight, m.OpenDeadLetters, m.Synced, m.Duplicates, m.DuplicateOrders,
 			m.AmountMismatch, m.LostLeases, m.Unplaceable, m.Retries, m.DeadLetters, m.Lag, m.EventDuration,
-			m.MagentoLatency, m.MagentoErrors, m.MagentoLimit, m.Refunds, m.Voids, m.ForeignOrders)
+			m.MagentoLatency, m.MagentoErrors, m.MagentoLimit, m.Refunds, m.Voids, m.ForeignOrders, m.Captures, m.CaptureFailures)
 	}
 	return m
 }
