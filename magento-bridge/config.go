@@ -14,9 +14,9 @@ type Config struct {
 	config.Common `mapstructure:",squash"`
 	// Magento is the store orders are placed in (admin credentials).
 	Magento magento.Config `mapstructure:"magento"`
-	// Checkout is checkout-service's API, for refunds and voids.
+	// Checkout is checkout-service's API, for refunds, voids and captures.
 	Checkout checkoutapi.Config `mapstructure:"checkout"`
-	// Bridge tunes the order and refund sync.
+	// Bridge tunes the order, refund and capture sync.
 	Bridge Bridge `mapstructure:"bridge"`
 }
 
@@ -54,6 +54,12 @@ type Bridge struct {
 	// polled; RefundLookback is how far back the first poll looks.
 	RefundPollInterval time.Duration `mapstructure:"refund_poll_interval" desc:"how often credit memos and cancellations are polled"`
 	RefundLookback     time.Duration `mapstructure:"refund_lookback" desc:"how far back the first credit-memo poll looks"`
+	// CapturePollInterval is how often invoices are polled: an invoice made
+	// in Magento's admin on a platform order whose payment was only
+	// authorised (checkout.capture false) is captured through checkout once.
+	// CaptureLookback is how far back the first invoice poll looks.
+	CapturePollInterval time.Duration `mapstructure:"capture_poll_interval" desc:"how often Magento invoices are polled to capture authorised-only payments through checkout"`
+	CaptureLookback     time.Duration `mapstructure:"capture_lookback" desc:"how far back the first invoice poll looks"`
 	// ForeignOrderPollInterval is how often Magento's new orders are checked
 	// for ones paid with the bridge's offline method that the platform did
 	// not place; ForeignOrderAction is what is done about each: "alert" logs
@@ -100,6 +106,9 @@ func DefaultConfig() *Config {
 			RefundLookback:     24 * time.Hour,
 			StatusInterval:     5 * time.Second,
 
+			CapturePollInterval: 30 * time.Second,
+			CaptureLookback:     24 * time.Hour,
+
 			ForeignOrderPollInterval: time.Minute,
 			ForeignOrderAction:       "alert",
 		},
@@ -133,7 +142,7 @@ func (c *Config) Validate() error {
 	}
 	for k, d := range map[string]time.Duration{"bridge.poll_interval": b.PollInterval, "bridge.retry_base": b.RetryBase,
 		"bridge.refund_poll_interval": b.RefundPollInterval, "bridge.status_interval": b.StatusInterval, "bridge.slow_threshold": b.SlowThreshold,
-		"bridge.foreign_order_poll_interval": b.ForeignOrderPollInterval} {
+		"bridge.foreign_order_poll_interval": b.ForeignOrderPollInterval, "bridge.capture_poll_interval": b.CapturePollInterval} {
 		if d <= 0 {
 			p.Add(k, "must be a positive duration, got %s", d)
 		}
@@ -146,6 +155,9 @@ func (c *Config) Validate() error {
 	}
 	if b.MaxAge < 0 || b.RefundLookback < 0 {
 		p.Add("bridge.max_age", "max_age and refund_lookback must not be negative")
+	}
+	if b.CaptureLookback < 0 {
+		p.Add("bridge.capture_lookback", "must not be negative, got %s", b.CaptureLookback)
 	}
 	if b.PaymentMethod != "purchaseorder" && b.PaymentMethod != "checkmo" {
 		p.Add("bridge.payment_method", "must be purchaseorder or checkmo, got %q", b.PaymentMethod)

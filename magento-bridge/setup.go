@@ -20,8 +20,8 @@ import (
 )
 
 // setup wires the service's routes and workers: the order sync, the refund
-// and cancellation sync, the foreign-order watch, the status refresher and
-// the HTTP API.
+// and cancellation sync, the capture sync, the foreign-order watch, the
+// status refresher and the HTTP API.
 func setup(ctx context.Context, cfg *Config, d *service.Deps) (func(), error) {
 	store := bridgestore.New(d.DB)
 	metrics := bridge.NewMetrics(d.Server.Registry())
@@ -68,6 +68,13 @@ func setup(ctx context.Context, cfg *Config, d *service.Deps) (func(), error) {
 		PageSize: 100,
 	}, store, m, payments, metrics, log.Named("refunds"), d.Now)
 
+	captures := bridge.NewCaptureSync(bridge.CaptureConfig{
+		Interval: cfg.Bridge.CapturePollInterval,
+		Lookback: cfg.Bridge.CaptureLookback,
+		Overlap:  5 * time.Minute,
+		PageSize: 100,
+	}, store, m, payments, metrics, log.Named("captures"), d.Now)
+
 	foreign := bridge.NewForeignOrderWatch(bridge.ForeignConfig{
 		Interval:      cfg.Bridge.ForeignOrderPollInterval,
 		Lookback:      24 * time.Hour,
@@ -78,6 +85,7 @@ func setup(ctx context.Context, cfg *Config, d *service.Deps) (func(), error) {
 
 	d.Go("orders", syncer.Run)
 	d.Go("refunds", refunds.Run)
+	d.Go("captures", captures.Run)
 	d.Go("foreign_orders", foreign.Run)
 	d.Go("status", func(ctx context.Context) error {
 		t := time.NewTicker(cfg.Bridge.StatusInterval)
