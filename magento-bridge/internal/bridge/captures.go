@@ -217,6 +217,12 @@ func (c *CaptureSync) record(ctx context.Context, inv magento.Invoice) error {
 		return err
 	}
 	pay, err := c.store.Payment(ctx, p.PaymentID)
+	if errs.Is(err, errs.NotFound) {
+		// Nothing to capture; the cursor must not stick on it either.
+		c.log.Error("ALERT: invoice on a platform order whose payment row is gone; not captured",
+			zap.Int64("invoice_id", inv.EntityID), zap.Int64("order_id", inv.OrderID), zap.String("payment_id", p.PaymentID))
+		return nil
+	}
 	if err != nil {
 		return err
 	}
