@@ -511,7 +511,7 @@ func (s *Service) succeed(ctx context.Context, id string, att Attempt, res gatew
 					zap.String("gateway", att.Gateway), zap.String("reference", res.Reference))
 			}
 			if p.Status == StatusAuthorized && res.Status == gateway.Captured && p.GatewayReference == res.Reference {
-				p.Status = StatusCaptured
+				p.Status, p.CapturedAt = StatusCaptured, &now
 				return &att, s.announce(p, now), nil
 			}
 			return &att, nil, nil
@@ -522,7 +522,9 @@ func (s *Service) succeed(ctx context.Context, id string, att Attempt, res gatew
 		p.Status = string(res.Status)
 		p.Gateway, p.GatewayReference = att.Gateway, res.Reference
 		p.DeclineCode, p.ErrorMessage, p.NextAction, p.ReconcileAt = "", "", nil, nil
-		p.CapturedAt = &now
+		if res.Status == gateway.Captured {
+			p.CapturedAt = &now // an authorisation is captured later (Capture)
+		}
 		return &att, s.announce(p, now), nil
 	})
 	if err != nil {

@@ -179,7 +179,8 @@ type Payment struct {
 	RefundedAmount     int64                 `json:"refunded_amount"`
 	CardFingerprint    string                `json:"-"`
 	ReconcileAt        *time.Time            `json:"-"`
-	CapturedAt         *time.Time            `json:"-"`
+	CapturedAt         *time.Time            `json:"-"`                    // when money was taken; nil while only authorised
+	CaptureID          string                `json:"capture_id,omitempty"` // the caller's id of a later Capture, e.g. a Magento invoice
 	CreatedAt          time.Time             `json:"created_at"`
 	UpdatedAt          time.Time             `json:"updated_at"`
 	Attempts           []Attempt             `json:"attempts"`

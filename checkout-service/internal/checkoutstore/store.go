@@ -35,7 +35,7 @@ func New(db *sql.DB) *Store { return &Store{db: db} }
 const paymentCols = `id, session_id, idempotency_key, request_hash, status, amount, currency, method,
 	gateway, gateway_reference, cart_kind, quote_id, customer_id, order_snapshot, routing, decline_code,
 	error_message, magento_order_id, magento_increment_id, refunded_amount, next_action, reconcile_at,
-	card_fp, captured_at, created_at, updated_at`
+	card_fp, captured_at, capture_id, created_at, updated_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -43,18 +43,20 @@ func scanPayment(r scanner) (*checkout.Payment, error) {
 	var (
 		p                                  checkout.Payment
 		gw, ref, decline, errMsg, incr, fp sql.NullString
+		captureID                          sql.NullString
 		customer, orderID                  sql.NullInt64
 		snap, routing, next                []byte
 		reconcile, captured                sql.NullTime
 	)
 	err := r.Scan(&p.ID, &p.SessionID, &p.IdempotencyKey, &p.RequestHash, &p.Status, &p.Amount, &p.Currency, &p.Method,
 		&gw, &ref, &p.CartKind, &p.QuoteID, &customer, &snap, &routing, &decline, &errMsg, &orderID, &incr,
-		&p.RefundedAmount, &next, &reconcile, &fp, &captured, &p.CreatedAt, &p.UpdatedAt)
+		&p.RefundedAmount, &next, &reconcile, &fp, &captured, &captureID, &p.CreatedAt, &p.UpdatedAt)
 	if err != nil {
 		return nil, err
 	}
 	p.Gateway, p.GatewayReference, p.DeclineCode, p.ErrorMessage = gw.String, ref.String, decline.String, errMsg.String
 	p.CustomerID, p.MagentoOrderID, p.MagentoIncrementID, p.CardFingerprint = customer.Int64, orderID.Int64, incr.String, fp.String
+	p.CaptureID = captureID.String
 	if err := json.Unmarshal(snap, &p.Snapshot); err != nil {
 		return nil, fmt.Errorf("payment %s snapshot: %w", p.ID, err)
 	}
@@ -133,12 +135,12 @@ func (s *Store) CreatePayment(ctx context.Context, p *checkout.Payment) error {
 		return err
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO payments (`+paymentCols+`, active_quote) VALUES
-		(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		p.ID, p.SessionID, p.IdempotencyKey, p.RequestHash, p.Status, p.Amount, p.Currency, p.Method,
 		nullStr(p.Gateway), nullStr(p.GatewayReference), p.CartKind, p.QuoteID, nullInt(p.CustomerID), snap, rt,
 		nullStr(p.DeclineCode), nullStr(p.ErrorMessage), nullInt(p.MagentoOrderID), nullStr(p.MagentoIncrementID),
 		p.RefundedAmount, next, nullTime(p.ReconcileAt), nullStr(p.CardFingerprint), nullTime(p.CapturedAt),
-		p.CreatedAt, p.UpdatedAt, activeQuote(p))
+		nullStr(p.CaptureID), p.CreatedAt, p.UpdatedAt, activeQuote(p))
 	if msg := dupKeyName(err); msg != "" {
 		if strings.Contains(msg, "uq_payments_active_quote") {
 			return checkout.ErrCartBusy
@@ -252,15 +254,15 @@ func (s *Store) Update(ctx context.Context, id string, fn func(p *checkout.Payme
 				return err
 			}
 			_, err = tx.ExecContext(ctx, `UPDATE payments SET status=?, gateway=?, gateway_reference=?, decline_code=?,
-				error_message=?, next_action=?, reconcile_at=?, captured_at=?, active_quote=?, updated_at=? WHERE id=?`,
+				error_message=?, next_action=?, reconcile_at=?, captured_at=?, capture_id=?, active_quote=?, updated_at=? WHERE id=?`,
 				p.Status, nullStr(p.Gateway), nullStr(p.GatewayReference), nullStr(p.DeclineCode), nullStr(p.ErrorMessage),
-				next, nullTime(p.ReconcileAt), nullTime(p.CapturedAt), activeQuote(p), now, p.ID)
+				next, nullTime(p.ReconcileAt), nullTime(p.CapturedAt), nullStr(p.CaptureID), activeQuote(p), now, p.ID)
 			if msg := dupKeyName(err); msg != "" && strings.Contains(msg, "uq_payments_active_quote") {
 				// a late success while another payment holds the cart: record it anyway
 				_, err = tx.ExecContext(ctx, `UPDATE payments SET status=?, gateway=?, gateway_reference=?, decline_code=?,
-					error_message=?, next_action=?, reconcile_at=?, captured_at=?, active_quote=NULL, updated_at=? WHERE id=?`,
+					error_message=?, next_action=?, reconcile_at=?, captured_at=?, capture_id=?, active_quote=NULL, updated_at=? WHERE id=?`,
 					p.Status, nullStr(p.Gateway), nullStr(p.GatewayReference), nullStr(p.DeclineCode), nullStr(p.ErrorMessage),
-					next, nullTime(p.ReconcileAt), nullTime(p.CapturedAt), now, p.ID)
+					next, nullTime(p.ReconcileAt), nullTime(p.CapturedAt), nullStr(p.CaptureID), now, p.ID)
 			}
 			if err != nil {
 				return fmt.Errorf("update payment: %w", err)
