@@ -106,6 +106,8 @@ type envOpts struct {
 	maxTries      int
 	latency       time.Duration
 	authorizeOnly bool
+	// announceAuthorized writes the outbox event for authorised payments.
+	announceAuthorized bool
 	// wrapA, when set, wraps sandbox-a as the service sees it.
 	wrapA func(gateway.Gateway) gateway.Gateway
 	// cluster puts every Redis key on the test Redis Cluster.
@@ -156,7 +158,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	}
 	store := checkoutstore.New(db)
 	carts := &fakeCarts{}
-	svc, err := checkout.New(checkout.Config{Capture: !o.authorizeOnly, MaxAttempts: o.maxTries, DefaultRules: []byte(rules), ReconcileAfter: 5 * time.Second,
+	svc, err := checkout.New(checkout.Config{Capture: !o.authorizeOnly, AnnounceAuthorized: o.announceAuthorized, MaxAttempts: o.maxTries, DefaultRules: []byte(rules), ReconcileAfter: 5 * time.Second,
 		ChargeTimeout: 20 * time.Second, ActionTimeout: 15 * time.Minute, Country: "US"},
 		checkout.Deps{Carts: carts, Sessions: checkoutstore.NewSessions(rdb, prefix), Store: store,
 			Gateways: []gateway.Gateway{ga, b}, Router: router,
