@@ -2,6 +2,7 @@ package checkout
 
 import (
 	"context"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -148,7 +149,7 @@ func (s *Service) markCaptured(ctx context.Context, id, captureID string, res ga
 			return nil, nil, errs.E(errs.Conflict, "Payment %s is %s; only an authorised payment can be captured.", id, p.Status)
 		}
 		now := s.now().UTC()
-		p.Status, p.CapturedAt, p.CaptureID, p.ReconcileAt = StatusCaptured, &now, captureID, nil
+		p.Status, p.CapturedAt, p.CaptureID, p.ReconcileAt = StatusCaptured, capturedAt(now), captureID, nil
 		newly = true
 		for _, a := range p.Attempts {
 			if a.Gateway == p.Gateway && a.GatewayReference == p.GatewayReference {
@@ -169,6 +170,13 @@ func (s *Service) markCaptured(ctx context.Context, id, captureID string, res ga
 			zap.String("capture_id", captureID))
 	}
 	return out, nil
+}
+
+// capturedAt is a capture time as MySQL keeps it (microseconds), so that the
+// answer that records it and every later read show the same time.
+func capturedAt(now time.Time) *time.Time {
+	t := now.Truncate(time.Microsecond)
+	return &t
 }
 
 // authorisationGone marks an authorised payment voided when its gateway

@@ -511,7 +511,7 @@ func (s *Service) succeed(ctx context.Context, id string, att Attempt, res gatew
 					zap.String("gateway", att.Gateway), zap.String("reference", res.Reference))
 			}
 			if p.Status == StatusAuthorized && res.Status == gateway.Captured && p.GatewayReference == res.Reference {
-				p.Status, p.CapturedAt = StatusCaptured, &now
+				p.Status, p.CapturedAt = StatusCaptured, capturedAt(now)
 				return &att, s.announce(p, now), nil
 			}
 			return &att, nil, nil
@@ -523,7 +523,7 @@ func (s *Service) succeed(ctx context.Context, id string, att Attempt, res gatew
 		p.Gateway, p.GatewayReference = att.Gateway, res.Reference
 		p.DeclineCode, p.ErrorMessage, p.NextAction, p.ReconcileAt = "", "", nil, nil
 		if res.Status == gateway.Captured {
-			p.CapturedAt = &now // an authorisation is captured later (Capture)
+			p.CapturedAt = capturedAt(now) // an authorisation is captured later (Capture)
 		}
 		return &att, s.announce(p, now), nil
 	})
