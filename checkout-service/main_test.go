@@ -535,3 +535,94 @@ func TestVoidOverHTTP(t *testing.T) {
 		t.Fatalf("void of an unknown payment = %d; want 404", st)
 	}
 }
+
+// TestCaptureOverHTTP captures an authorised payment the way magento-bridge
+// does when an order placed un-invoiced is invoiced in Magento.
+func TestCaptureOverHTTP(t *testing.T) {
+	h := startWith(t, 2, func(c *Config) { c.Checkout.Capture, c.Checkout.AnnounceAuthorized = false, true })
+	sid := h.readySession(0, h.guestCart("24-MB01"))
+	st, p := h.do(0, "POST", "/v1/sessions/"+sid+"/payments", map[string]any{"method": "card", "token": sandboxgw.TokenOK},
+		map[string]string{"Idempotency-Key": "capture-1"})
+	if st != 201 || p["status"] != "authorized" {
+		t.Fatalf("pay = %d %v; want an authorised payment", st, p)
+	}
+	pid, amount := p["id"].(string), int64(p["amount"].(float64))
+	path := "/v1/payments/" + pid + "/capture"
+	body := map[string]any{"capture_id": "magento-inv-123", "amount": amount}
+	if st, _ := h.do(0, "POST", path, body, nil); st != 401 {
+		t.Fatalf("capture without the service token = %d; want 401", st)
+	}
+	if st, _ := h.do(0, "POST", path, body, map[string]string{"Authorization": "Bearer not-the-token"}); st != 401 {
+		t.Fatalf("capture with a wrong token = %d; want 401", st)
+	}
+	auth := map[string]string{"Authorization": "Bearer " + serviceToken}
+	for _, bad := range []map[string]any{
+		{"amount": amount},
+		{"capture_id": "", "amount": amount},
+		{"capture_id": strings.Repeat("x", 65), "amount": amount},
+		{"capture_id": "magento-inv-123", "amount": 0},
+		{"capture_id": "magento-inv-123", "amount": amount, "currency": "USD"},
+	} {
+		if st, e := h.do(0, "POST", path, bad, auth); st != 400 {
+			t.Fatalf("capture %v = %d %v; want 400", bad, st, e)
+		}
+	}
+	if st, _ := h.do(1, "POST", "/v1/payments/pay_unknown/capture", body, auth); st != 404 {
+		t.Fatalf("capture of an unknown payment = %d; want 404", st)
+	}
+	st, e := h.do(0, "POST", path, map[string]any{"capture_id": "magento-inv-123", "amount": amount - 1}, auth)
+	if msg, _ := e["error"].(map[string]any)["message"].(string); st != 409 || !strings.Contains(msg, "invoice the whole order") {
+		t.Fatalf("partial capture = %d %v; want 409 asking for the whole order", st, e)
+	}
+	st, c := h.do(0, "POST", path, body, auth)
+	if st != 200 || c["status"] != "captured" || c["capture_id"] != "magento-inv-123" || c["captured_at"] == nil {
+		t.Fatalf("capture = %d %v; want 200 captured with the capture id and time", st, c)
+	}
+	// a retry on either instance, with this or another capture id, is the same capture
+	for i, id := range []string{"magento-inv-123", "magento-inv-124"} {
+		st, again := h.do(i, "POST", path, map[string]any{"capture_id": id, "amount": amount}, auth)
+		if st != 200 || again["status"] != "captured" || again["capture_id"] != "magento-inv-123" || again["captured_at"] != c["captured_at"] {
+			t.Fatalf("capture again (%s) on instance %d = %d %v; want the first capture", id, i, st, again)
+		}
+	}
+	if st, g := h.do(1, "GET", "/v1/payments/"+pid, nil, nil); st != 200 || g["status"] != "captured" || g["capture_id"] != "magento-inv-123" {
+		t.Fatalf("GET after capture = %d %v", st, g)
+	}
+	if st, _ := h.do(0, "POST", "/v1/payments/"+pid+"/void", map[string]any{}, auth); st != 409 {
+		t.Fatalf("void of a captured payment = %d; want 409", st)
+	}
+	if st, r := h.do(1, "POST", "/v1/payments/"+pid+"/refunds", map[string]any{"amount": amount, "refund_id": "magento-cm-1"}, auth); st != 201 || r["status"] != "succeeded" {
+		t.Fatalf("refund after capture = %d %v; want 201 succeeded", st, r)
+	}
+	db, err := sqlOpen(h.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var events int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM outbox WHERE aggregate_id = ?`, pid).Scan(&events); err != nil || events != 1 {
+		t.Fatalf("outbox events = %d, %v; want the authorisation's one", events, err)
+	}
+	resp, err := http.Get(h.bases[0] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	m, _ := io.ReadAll(resp.Body)
+	want := fmt.Sprintf(`checkout_capture_requests_total{gateway=%q,status="captured"} 2`, p["gateway"])
+	if !bytes.Contains(m, []byte(want)) {
+		t.Errorf("/metrics lacks %s", want)
+	}
+
+	// a voided payment is not captured
+	sid = h.readySession(0, h.guestCart("24-MB01"))
+	_, p = h.do(0, "POST", "/v1/sessions/"+sid+"/payments", map[string]any{"method": "card", "token": sandboxgw.TokenOK},
+		map[string]string{"Idempotency-Key": "capture-2"})
+	pid = p["id"].(string)
+	if st, v := h.do(0, "POST", "/v1/payments/"+pid+"/void", map[string]any{"reason": "order cancelled"}, auth); st != 200 || v["status"] != "voided" {
+		t.Fatalf("void = %d %v", st, v)
+	}
+	if st, e := h.do(1, "POST", "/v1/payments/"+pid+"/capture", map[string]any{"capture_id": "magento-inv-125", "amount": p["amount"]}, auth); st != 409 {
+		t.Fatalf("capture of a voided payment = %d %v; want 409", st, e)
+	}
+}

@@ -57,6 +57,7 @@ func (h *Handler) Register(e *gin.Engine) {
 	v1.GET("/payments/:id", H(h.getPayment))
 	v1.POST("/payments/:id/refunds", H(h.service(h.refund)))
 	v1.POST("/payments/:id/void", H(h.service(h.void)))
+	v1.POST("/payments/:id/capture", H(h.service(h.capture)))
 	e.POST("/webhooks/:gateway", H(h.webhook))
 	admin := v1.Group("/admin")
 	admin.GET("/routing/rules", H(h.service(h.getRules)))
@@ -383,6 +384,38 @@ func (h *Handler) void(c *gin.Context) error {
 	return nil
 }
 
+type captureParams struct {
+	CaptureID string `json:"capture_id"`
+	Amount    int64  `json:"amount"`
+}
+
+func (p *captureParams) Validate() error {
+	var pr httpserver.Problem
+	if p.CaptureID == "" || len(p.CaptureID) > 64 {
+		pr.Add("capture_id", "is required (1 to 64 characters)")
+	}
+	if p.Amount <= 0 {
+		pr.Add("amount", "must be a positive number of minor units")
+	}
+	return pr.Err()
+}
+
+// capture captures an authorised payment in full, the way magento-bridge
+// does when an order placed un-invoiced is invoiced in Magento.
+func (h *Handler) capture(c *gin.Context) error {
+	var p captureParams
+	if err := httpserver.BindJSON(c, &p); err != nil {
+		return err
+	}
+	pay, err := h.Svc.Capture(c.Request.Context(), checkout.CaptureParams{PaymentID: c.Param("id"), CaptureID: p.CaptureID, Amount: p.Amount})
+	if err != nil {
+		return err
+	}
+	h.Metrics.capture(pay)
+	c.JSON(http.StatusOK, paymentView(pay, true))
+	return nil
+}
+
 func (h *Handler) webhook(c *gin.Context) error {
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
@@ -552,6 +585,8 @@ type PaymentView struct {
 	Error          *PaymentError        `json:"error"`
 	SessionID      string               `json:"session_id"`
 	RefundedAmount int64                `json:"refunded_amount"`
+	CapturedAt     *time.Time           `json:"captured_at,omitempty"`
+	CaptureID      string               `json:"capture_id,omitempty"`
 	CreatedAt      time.Time            `json:"created_at"`
 	Attempts       []checkout.Attempt   `json:"attempts,omitempty"`
 	Routing        *routing.Explanation `json:"routing,omitempty"`
@@ -575,6 +610,9 @@ func paymentView(p *checkout.Payment, full bool) PaymentView {
 		NextAction: p.NextAction, SessionID: p.SessionID, RefundedAmount: p.RefundedAmount, CreatedAt: p.CreatedAt}
 	if p.Status == checkout.StatusFailed {
 		v.Error = &PaymentError{Code: p.DeclineCode, Message: p.ErrorMessage}
+	}
+	if p.Status == checkout.StatusCaptured {
+		v.CapturedAt, v.CaptureID = p.CapturedAt, p.CaptureID
 	}
 	if p.Status != checkout.StatusRequiresAction {
 		v.NextAction = nil

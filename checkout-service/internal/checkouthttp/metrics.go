@@ -10,22 +10,32 @@ import (
 // Metrics are the checkout's Prometheus metrics.
 type Metrics struct {
 	payments *prometheus.CounterVec
+	captures *prometheus.CounterVec
 }
 
-// NewMetrics registers the metrics on reg: payments answered by status and
-// gateway, and each gateway's breaker state and technical error rate from
-// the router's current statistics.
+// NewMetrics registers the metrics on reg: payments and captures answered
+// by status and gateway, and each gateway's breaker state and technical
+// error rate from the router's current statistics.
 func NewMetrics(reg prometheus.Registerer, svc *checkout.Service) *Metrics {
 	m := &Metrics{payments: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "checkout_payments_total", Help: "Payment requests answered, by payment status and gateway.",
-	}, []string{"status", "gateway"})}
-	reg.MustRegister(m.payments, &gatewayCollector{svc: svc})
+	}, []string{"status", "gateway"}),
+		captures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "checkout_capture_requests_total", Help: "Capture requests of authorised payments answered with the payment (repeats included), by payment status and gateway.",
+		}, []string{"status", "gateway"})}
+	reg.MustRegister(m.payments, m.captures, &gatewayCollector{svc: svc})
 	return m
 }
 
 func (m *Metrics) payment(p *checkout.Payment) {
 	if m != nil {
 		m.payments.WithLabelValues(p.Status, p.Gateway).Inc()
+	}
+}
+
+func (m *Metrics) capture(p *checkout.Payment) {
+	if m != nil {
+		m.captures.WithLabelValues(p.Status, p.Gateway).Inc()
 	}
 }
 
