@@ -85,6 +85,11 @@ func (s *Service) Capture(ctx context.Context, cp CaptureParams) (*Payment, erro
 			return s.markCaptured(ctx, p.ID, cp.CaptureID, lr)
 		case gateway.Failed:
 			return nil, s.authorisationGone(ctx, p, lr)
+		case gateway.Processing:
+			// A capture the gateway holds as pending (PayPal's PENDING):
+			// asking again would be refused, yet the money is on its way.
+			return nil, errs.E(errs.OutcomeUnknown, "Gateway %s reports the capture of payment %s still processing; the payment stays authorised: repeat the request later.",
+				p.Gateway, p.ID)
 		}
 	}
 	res, cerr := gw.Capture(ctx, p.GatewayReference, p.Amount, p.Currency)
@@ -92,13 +97,17 @@ func (s *Service) Capture(ctx context.Context, cp CaptureParams) (*Payment, erro
 		return s.markCaptured(ctx, p.ID, cp.CaptureID, res)
 	}
 	// Any other answer is checked: a charge captured already may be answered
-	// with an error, and a lost answer may hide a capture.
+	// with an error, a lost answer may hide a capture, and a capture the
+	// gateway holds as pending is not a refusal.
 	if lr, err := gw.Lookup(ctx, req, p.GatewayReference); err == nil {
 		switch lr.Status {
 		case gateway.Captured:
 			return s.markCaptured(ctx, p.ID, cp.CaptureID, lr)
 		case gateway.Failed:
 			return nil, s.authorisationGone(ctx, p, lr)
+		case gateway.Processing:
+			return nil, errs.Wrap(errs.OutcomeUnknown, cerr, "Gateway %s reports the capture of payment %s still processing; the payment stays authorised: repeat the request later.",
+				p.Gateway, p.ID)
 		}
 	}
 	switch code := errs.Code(cerr); {

@@ -13,13 +13,16 @@ import (
 )
 
 // faults wraps sandbox-a as the service sees it: it counts Capture calls,
-// can answer them otherwise (onCapture) and can fail the next Lookups.
+// can answer them otherwise (onCapture), can fail the next Lookups and can
+// report the next Lookups as pendingLookups (a capture the gateway holds as
+// pending, as PayPal's PENDING).
 type faults struct {
 	gateway.Gateway
-	mu          sync.Mutex
-	captures    int
-	lookupFails int
-	onCapture   func(ctx context.Context, g gateway.Gateway, ref string, amount int64, currency string) (gateway.Result, error)
+	mu             sync.Mutex
+	captures       int
+	lookupFails    int
+	pendingLookups int
+	onCapture      func(ctx context.Context, g gateway.Gateway, ref string, amount int64, currency string) (gateway.Result, error)
 }
 
 func (f *faults) Capture(ctx context.Context, ref string, amount int64, currency string) (gateway.Result, error) {
@@ -35,13 +38,19 @@ func (f *faults) Capture(ctx context.Context, ref string, amount int64, currency
 
 func (f *faults) Lookup(ctx context.Context, req gateway.ChargeRequest, ref string) (gateway.Result, error) {
 	f.mu.Lock()
-	fail := f.lookupFails > 0
+	fail, pending := f.lookupFails > 0, f.lookupFails == 0 && f.pendingLookups > 0
 	if fail {
 		f.lookupFails--
+	}
+	if pending {
+		f.pendingLookups--
 	}
 	f.mu.Unlock()
 	if fail {
 		return gateway.Result{}, errs.E(errs.Unavailable, "sandbox lookup unavailable")
+	}
+	if pending {
+		return gateway.Result{Status: gateway.Processing, Reference: ref}, nil
 	}
 	return f.Gateway.Lookup(ctx, req, ref)
 }
@@ -156,6 +165,12 @@ func TestCapture(t *testing.T) {
 		{name: "answer lost and no lookup", onCapture: lostAnswer,
 			before:  func(_ *testing.T, _ *env, f *faults, _ *checkout.Payment) { f.lookupFails = 2 },
 			wantErr: errs.OutcomeUnknown, wantStatus: checkout.StatusAuthorized, wantCalls: 1, wantGateway: gateway.Captured},
+		{name: "capture pending at the gateway: no second capture, retry later",
+			before:  func(_ *testing.T, _ *env, f *faults, _ *checkout.Payment) { f.pendingLookups = 1 },
+			wantErr: errs.OutcomeUnknown, wantMsg: "still processing", wantStatus: checkout.StatusAuthorized, wantGateway: gateway.Authorized},
+		{name: "capture held as pending, the repeat refused: not a refusal", onCapture: refused,
+			before:  func(_ *testing.T, _ *env, f *faults, _ *checkout.Payment) { f.lookupFails, f.pendingLookups = 1, 1 },
+			wantErr: errs.OutcomeUnknown, wantMsg: "still processing", wantStatus: checkout.StatusAuthorized, wantCalls: 1, wantGateway: gateway.Authorized},
 		{name: "captured at the gateway already: no second capture",
 			before: func(t *testing.T, e *env, _ *faults, p *checkout.Payment) {
 				if _, err := e.a.Capture(ctx, p.GatewayReference, p.Amount, p.Currency); err != nil {
