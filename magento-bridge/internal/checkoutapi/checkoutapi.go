@@ -85,18 +85,28 @@ func (c *Client) Void(ctx context.Context, paymentID, reason string) error {
 func (c *Client) Capture(ctx context.Context, paymentID string, amount int64, captureID string) error {
 	path := "/v1/payments/" + url.PathEscape(paymentID) + "/capture"
 	data, err := c.post(ctx, path, map[string]any{"capture_id": captureID, "amount": amount})
+	if errors.Is(err, errNoRoute) {
+		// An older checkout-service, deployed behind this bridge: not a
+		// refusal, the capture is owed still.
+		return errs.Wrap(errs.Unavailable, err, "checkout-service has no capture endpoint (deploy checkout-service first); will retry")
+	}
 	if err != nil {
 		return err
 	}
 	var p struct {
 		Status string `json:"status"`
 	}
-	if json.Unmarshal(data, &p) == nil && p.Status != "" && p.Status != "captured" {
-		// Not what the contract promises: do not count the money as taken.
-		return errs.E(errs.OutcomeUnknown, "checkout answered POST %s with payment status %q, not captured", path, p.Status)
+	if err := json.Unmarshal(data, &p); err != nil || p.Status != "captured" {
+		// Not what the contract promises (an empty or cut body, a proxy's
+		// page, another status): do not count the money as taken.
+		return errs.E(errs.OutcomeUnknown, "checkout answered POST %s with 2xx but payment status %q, not captured", path, p.Status)
 	}
 	return nil
 }
+
+// errNoRoute marks a 404 without checkout's JSON error body: the endpoint
+// itself is missing (an older checkout-service), not the payment.
+var errNoRoute = errors.New("no such route")
 
 func (c *Client) post(ctx context.Context, path string, body any) ([]byte, error) {
 	b, err := json.Marshal(body)
@@ -135,6 +145,9 @@ func (c *Client) post(ctx context.Context, path string, body any) ([]byte, error
 		msg = http.StatusText(resp.StatusCode)
 	}
 	cause := fmt.Errorf("checkout %d on POST %s", resp.StatusCode, path)
+	if resp.StatusCode == http.StatusNotFound && eb.Error.Code == "" {
+		cause = fmt.Errorf("%w: checkout 404 on POST %s", errNoRoute, path)
+	}
 	if resp.StatusCode >= 500 {
 		return nil, &errs.Error{Code: errs.OutcomeUnknown, Message: "checkout-service failed: " + msg, Err: cause}
 	}

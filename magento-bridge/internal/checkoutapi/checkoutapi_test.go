@@ -65,9 +65,12 @@ func TestCaptureRequestAndErrors(t *testing.T) {
 		{"partial amount", 409, `{"error":{"code":"conflict","message":"partial capture is not supported: invoice the whole order"}}`, errs.Conflict},
 		{"voided", 409, `{"error":{"code":"conflict","message":"payment is voided, not authorized"}}`, errs.Conflict},
 		{"gateway refused", 409, `{}`, errs.Conflict},
-		{"bad request", 400, `{"error":{"code":"invalid_request","message":"amount must be positive"}}`, errs.Invalid},
+		{"bad request", 400, `{"error":{"code":"invalid","message":"amount must be positive"}}`, errs.Invalid},
 		{"bad token", 401, `{"error":{"code":"unauthorized","message":"bad token"}}`, errs.Unauthorized},
 		{"unknown payment", 404, `{"error":{"code":"not_found","message":"no such payment"}}`, errs.NotFound},
+		{"no capture route (an older checkout)", 404, `404 page not found`, errs.Unavailable},
+		{"empty 200", 200, ``, errs.OutcomeUnknown},
+		{"200 from something else", 200, `<html>ok</html>`, errs.OutcomeUnknown},
 		{"outcome unknown", 502, `{"error":{"code":"outcome_unknown","message":"the gateway did not answer"}}`, errs.OutcomeUnknown},
 		{"gateway down", 503, `{"error":{"code":"unavailable","message":"gateway down"}}`, errs.OutcomeUnknown},
 	}
