@@ -330,6 +330,17 @@ func (c *CaptureSync) capture(ctx context.Context, log *zap.Logger, cp Capture) 
 		log.Info("payment captured already; recording it", zap.String("payment_status", pay.Status))
 		return CaptureCaptured, "", nil
 	}
+	// A credit memo made before the capture: capturing now would take money
+	// for a refunded order (its refund, seen before the money, was refused).
+	o, err := c.magento.Order(ctx, cp.OrderID)
+	if err != nil {
+		return "", "", err
+	}
+	if o.TotalRefunded > 0 {
+		reason := "a credit memo was made before the capture, so nothing was captured (the authorisation lapses); capture and refund by hand if the shopper should pay part"
+		c.refused(log, cp, reason, nil)
+		return CaptureRefused, reason, nil
+	}
 	err = c.payments.Capture(ctx, cp.PaymentID, cp.Amount, cp.CaptureID)
 	switch {
 	case err == nil:

@@ -325,3 +325,79 @@ func TestCaptureRefusedIsFinal(t *testing.T) {
 		})
 	}
 }
+
+// A credit memo made in Magento before the bridge captured the invoice's
+// payment must never end in money taken for a refunded order: the refund
+// waits while a capture is owed, and the capture is refused once the order
+// has a credit memo.
+func TestCreditMemoBeforeCaptureTakesNoMoney(t *testing.T) {
+	tests := []struct {
+		name string
+		// owed: the capture poll recorded the invoice (checkout answered
+		// 503) before the credit memo was made.
+		owed bool
+	}{
+		{name: "credit memo before the capture poll saw the invoice"},
+		{name: "credit memo while the capture is owed", owed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			h := newHarness(t, harnessOptions{})
+			fx := h.capture(1)
+			h.authorise(fx...)
+			h.sync()
+			order := h.orderOf(fx[0])
+			invoiceID := h.adminInvoice(order, 0)
+			core, logs := observer.New(zapcore.InfoLevel)
+			cs := h.captureSync("a", zap.New(core))
+			if tt.owed {
+				h.checkout.AnswerCaptures(http.StatusServiceUnavailable)
+				h.poll(cs)
+			}
+			if _, err := h.mc.RefundOrderOffline(ctx, order.EntityID, magento.RefundRequest{}); err != nil {
+				t.Fatalf("credit memo: %v", err)
+			}
+			pay := checkoutapi.New(checkoutapi.Config{BaseURL: h.checkout.srv.URL, ServiceToken: "svc-token", Timeout: 5 * time.Second})
+			rs := bridge.NewRefundSync(bridge.RefundConfig{Interval: time.Hour, Lookback: time.Hour, Overlap: 10 * time.Minute},
+				h.store, h.magentoFor("refunds"), pay, h.metrics, zap.New(core), h.clock.Now)
+			refundPoll := func() {
+				t.Helper()
+				if err := rs.Poll(ctx); err != nil {
+					t.Fatalf("refund poll: %v", err)
+				}
+			}
+			refundPoll()
+			if tt.owed && len(h.checkout.Calls()) != 0 {
+				t.Fatalf("refund calls while the capture is owed = %+v; want none (it waits)", h.checkout.Calls())
+			}
+			for range 2 {
+				h.poll(cs)
+				refundPoll()
+			}
+			for _, c := range h.checkout.Captures() {
+				if c.Status == http.StatusOK {
+					t.Fatalf("capture calls = %+v; money was taken for a refunded order", h.checkout.Captures())
+				}
+			}
+			if n := len(h.checkout.Captures()); tt.owed && n != 1 || !tt.owed && n != 0 {
+				t.Errorf("capture calls = %+v; want only the 503 made before the credit memo", h.checkout.Captures())
+			}
+			rows := h.captureRows()
+			if len(rows) != 1 || rows[0].InvoiceID != invoiceID || rows[0].Step != bridge.CaptureFailed || !strings.Contains(rows[0].Reason, "credit memo") {
+				t.Errorf("captures = %+v; want the invoice's capture failed for the credit memo", rows)
+			}
+			if n := h.comments(order.EntityID, "NOT CAPTURED"); n != 1 {
+				t.Errorf("%d NOT-captured comments; want 1", n)
+			}
+			if n := len(logs.FilterMessageSnippet("ALERT: the payment of an invoiced order was NOT captured").All()); n != 1 {
+				t.Errorf("%d capture ALERTs; want 1", n)
+			}
+			// The refund was tried once the capture was no longer owed, and
+			// checkout refused it: nothing was taken, so nothing returns.
+			if calls := h.checkout.Calls(); len(calls) != 1 {
+				t.Errorf("refund calls = %+v; want one, refused", calls)
+			}
+		})
+	}
+}

@@ -125,10 +125,16 @@ func newFakeCheckout(t testing.TB) *fakeCheckout {
 			f.failNext--
 		}
 		delay := f.delay
+		_, authorisedOnly := f.authorised[c.PaymentID]
+		uncaptured := authorisedOnly && !f.captured[c.PaymentID]
 		f.mu.Unlock()
 		time.Sleep(delay)
 		if fail {
 			http.Error(w, `{"error":{"code":"unavailable","message":"gateway down"}}`, http.StatusServiceUnavailable)
+			return
+		}
+		if uncaptured { // as checkout: only money taken can be refunded
+			http.Error(w, `{"error":{"code":"conflict","message":"The payment is authorized; only captured payments are refunded."}}`, http.StatusConflict)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")

@@ -32,6 +32,9 @@ type RefundStore interface {
 	// recorded before.
 	AddRefund(ctx context.Context, r Refund, now time.Time) (added bool, err error)
 	PendingRefunds(ctx context.Context, limit int) ([]Refund, error)
+	// CaptureOwed reports whether a capture of the order's payment is
+	// recorded and not yet made (see CaptureSync).
+	CaptureOwed(ctx context.Context, orderID int64) (bool, error)
 	SetRefundStep(ctx context.Context, creditMemoID int64, step, lastError string, now time.Time) error
 	// Voided reports whether a cancelled order was handled; RecordVoid
 	// records it.
@@ -221,6 +224,20 @@ func (r *RefundSync) refundPending(ctx context.Context) error {
 		log := r.log.With(zap.Int64("creditmemo_id", ref.CreditMemoID), zap.Int64("order_id", ref.OrderID),
 			zap.String("payment_id", ref.PaymentID), zap.String("refund_id", ref.RefundID))
 		if ref.Step == RefundPending {
+			// A credit memo can come before the capture of an authorised
+			// payment's invoice: refunding now would be refused, and the
+			// capture would then take money for a refunded order. Wait for
+			// the capture (checkout.capture false; see CaptureSync, which
+			// refuses to capture an order with a credit memo it saw first).
+			if wait, err := r.waitForCapture(ctx, ref); err != nil {
+				return err
+			} else if wait {
+				log.Info("credit memo on an order whose capture is still owed; refunding after the capture")
+				if err := r.store.SetRefundStep(ctx, ref.CreditMemoID, RefundPending, "waiting for the capture of the order's invoice", r.now()); err != nil {
+					return err
+				}
+				continue
+			}
 			err := r.payments.Refund(ctx, ref.PaymentID, ref.Amount, ref.RefundID)
 			switch {
 			case err == nil:
@@ -260,6 +277,19 @@ func (r *RefundSync) refundPending(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// waitForCapture reports whether ref's payment is only authorised while a
+// capture of its order is owed.
+func (r *RefundSync) waitForCapture(ctx context.Context, ref Refund) (bool, error) {
+	pay, err := r.store.Payment(ctx, ref.PaymentID)
+	if errs.Is(err, errs.NotFound) {
+		return false, nil // checkout answers for itself
+	}
+	if err != nil || pay.Status != "authorized" {
+		return false, err
+	}
+	return r.store.CaptureOwed(ctx, ref.OrderID)
 }
 
 // permanent reports whether checkout refused a request for good.

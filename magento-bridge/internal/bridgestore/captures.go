@@ -53,6 +53,16 @@ func (s *Store) PendingCaptures(ctx context.Context, limit int) ([]bridge.Captur
 	return s.captures(ctx, `WHERE step IN ('pending', 'captured', 'refused') ORDER BY invoice_id LIMIT ?`, limit)
 }
 
+// CaptureOwed implements bridge.RefundStore.
+func (s *Store) CaptureOwed(ctx context.Context, orderID int64) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM bridge_captures WHERE magento_order_id = ? AND step = 'pending'`,
+		orderID).Scan(&n); err != nil {
+		return false, fmt.Errorf("capture owed: %w", err)
+	}
+	return n > 0, nil
+}
+
 // SetCaptureStep implements bridge.CaptureStore.
 func (s *Store) SetCaptureStep(ctx context.Context, invoiceID int64, step, reason, lastError string, now time.Time) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE bridge_captures SET step = ?, reason = COALESCE(NULLIF(?, ''), reason),
