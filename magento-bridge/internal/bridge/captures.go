@@ -193,6 +193,10 @@ func (c *CaptureSync) scan(ctx context.Context) error {
 	return nil
 }
 
+// CaptureAlertEvery is how many failed attempts of one capture raise an
+// ALERT again (about 10 minutes at the default 30 s poll).
+const CaptureAlertEvery = 20
+
 // CaptureID is the idempotency key of an invoice's capture at checkout.
 func CaptureID(invoiceID int64) string { return "magento-inv-" + strconv.FormatInt(invoiceID, 10) }
 
@@ -286,6 +290,11 @@ func (c *CaptureSync) capturePending(ctx context.Context) error {
 				}
 				c.metrics.Captures.WithLabelValues("retry").Inc()
 				log.Warn("capture failed; will retry", zap.Error(err))
+				if n := cp.Attempts + 1; n%CaptureAlertEvery == 0 {
+					c.metrics.Captures.WithLabelValues("stuck").Inc()
+					log.Error("ALERT: the capture of an invoiced order keeps failing; its money is not taken yet",
+						zap.Int("attempts", n), zap.Int64("amount", cp.Amount), zap.String("currency", cp.Currency), zap.Error(err))
+				}
 				if err := c.store.SetCaptureStep(ctx, cp.InvoiceID, CapturePending, "", err.Error(), c.now()); err != nil {
 					return err
 				}

@@ -401,3 +401,44 @@ func TestCreditMemoBeforeCaptureTakesNoMoney(t *testing.T) {
 		})
 	}
 }
+
+// A capture that keeps failing is retried and raises an ALERT every
+// CaptureAlertEvery attempts, so an invoiced order whose money is not taken
+// does not wait unnoticed.
+func TestStuckCaptureAlerts(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	fx := h.capture(1)
+	h.authorise(fx...)
+	h.sync()
+	order := h.orderOf(fx[0])
+	h.adminInvoice(order, 0)
+	answers := make([]int, bridge.CaptureAlertEvery+1)
+	for i := range answers {
+		answers[i] = http.StatusBadGateway
+	}
+	h.checkout.AnswerCaptures(answers...)
+	core, logs := observer.New(zapcore.InfoLevel)
+	cs := h.captureSync("a", zap.New(core))
+	for range bridge.CaptureAlertEvery - 1 {
+		h.poll(cs)
+	}
+	if n := len(logs.FilterMessageSnippet("ALERT").All()); n != 0 {
+		t.Fatalf("%d ALERTs after %d failed attempts; want none yet", n, bridge.CaptureAlertEvery-1)
+	}
+	h.poll(cs)
+	alerts := logs.FilterMessageSnippet("ALERT: the capture of an invoiced order keeps failing").All()
+	if len(alerts) != 1 || alerts[0].Level != zapcore.ErrorLevel {
+		t.Errorf("alerts after %d failed attempts = %+v; want one ALERT error line", bridge.CaptureAlertEvery, alerts)
+	}
+	if rows := h.captureRows(); len(rows) != 1 || rows[0].Step != bridge.CapturePending {
+		t.Errorf("captures = %+v; want one still pending", rows)
+	}
+	h.poll(cs) // one more 502, then checkout answers
+	h.poll(cs)
+	if rows := h.captureRows(); len(rows) != 1 || rows[0].Step != bridge.CaptureDone {
+		t.Errorf("captures = %+v; want done once checkout answered", rows)
+	}
+	if n := len(logs.FilterMessageSnippet("ALERT").All()); n != 1 {
+		t.Errorf("%d ALERTs in all; want 1", n)
+	}
+}

@@ -50,7 +50,9 @@ func (s *Store) captures(ctx context.Context, where string, args ...any) ([]brid
 
 // PendingCaptures implements bridge.CaptureStore.
 func (s *Store) PendingCaptures(ctx context.Context, limit int) ([]bridge.Capture, error) {
-	return s.captures(ctx, `WHERE step IN ('pending', 'captured', 'refused') ORDER BY invoice_id LIMIT ?`, limit)
+	// Fewest attempts first: captures that keep failing must not hold
+	// newer ones back.
+	return s.captures(ctx, `WHERE step IN ('pending', 'captured', 'refused') ORDER BY attempts, invoice_id LIMIT ?`, limit)
 }
 
 // CaptureOwed implements bridge.RefundStore.

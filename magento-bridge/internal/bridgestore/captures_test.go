@@ -2,6 +2,7 @@ package bridgestore_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -54,5 +55,28 @@ func TestCapturesRecordedOnce(t *testing.T) {
 		if all[0].Step != st.step || all[0].Reason != st.wantReason || all[0].Attempts != i+1 || all[0].CaptureID != c.CaptureID || all[0].Amount != 5700 {
 			t.Errorf("after SetCaptureStep(%s, %q) = %+v; want reason %q, %d attempts", st.step, st.reason, all[0], st.wantReason, i+1)
 		}
+	}
+}
+
+// Captures that keep failing do not hold newer ones back.
+func TestPendingCapturesFewestAttemptsFirst(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for _, id := range []int64{1, 2} {
+		c := bridge.Capture{InvoiceID: id, InvoiceIncrementID: fmt.Sprintf("%09d", id), OrderID: id, PaymentID: fmt.Sprintf("pay_%d", id),
+			CaptureID: bridge.CaptureID(id), Gateway: "stripe", Amount: 5700, Currency: "USD", Step: bridge.CapturePending}
+		if _, err := s.AddCapture(ctx, c, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 { // invoice 1 keeps failing
+		if err := s.SetCaptureStep(ctx, 1, bridge.CapturePending, "", "checkout 503", now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.PendingCaptures(ctx, 1)
+	if err != nil || len(got) != 1 || got[0].InvoiceID != 2 {
+		t.Errorf("PendingCaptures(1) = %+v, %v; want invoice 2, the one not tried yet", got, err)
 	}
 }

@@ -214,7 +214,7 @@ func (s *Store) AddRefund(ctx context.Context, r bridge.Refund, now time.Time) (
 // PendingRefunds implements bridge.RefundStore.
 func (s *Store) PendingRefunds(ctx context.Context, limit int) ([]bridge.Refund, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT creditmemo_id, magento_order_id, payment_id, refund_id, amount, currency, step, attempts
-		FROM bridge_refunds WHERE step IN ('pending', 'refunded') ORDER BY creditmemo_id LIMIT ?`, limit)
+		FROM bridge_refunds WHERE step IN ('pending', 'refunded') ORDER BY attempts, creditmemo_id LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pending refunds: %w", err)
 	}
