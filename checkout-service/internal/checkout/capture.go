@@ -79,36 +79,17 @@ func (s *Service) Capture(ctx context.Context, cp CaptureParams) (*Payment, erro
 	defer cancel()
 	req := s.lookupRequest(p)
 	// A retry after a lost answer, or a capture made at the gateway itself.
-	if lr, err := gw.Lookup(ctx, req, p.GatewayReference); err == nil {
-		switch lr.Status {
-		case gateway.Captured:
-			return s.markCaptured(ctx, p.ID, cp.CaptureID, lr)
-		case gateway.Failed:
-			return nil, s.authorisationGone(ctx, p, lr)
-		case gateway.Processing:
-			// A capture the gateway holds as pending (PayPal's PENDING):
-			// asking again would be refused, yet the money is on its way.
-			return nil, errs.E(errs.OutcomeUnknown, "Gateway %s reports the capture of payment %s still processing; the payment stays authorised: repeat the request later.",
-				p.Gateway, p.ID)
-		}
+	if out, settled, err := s.settledCapture(ctx, gw, req, p, cp.CaptureID, nil); settled {
+		return out, err
 	}
 	res, cerr := gw.Capture(ctx, p.GatewayReference, p.Amount, p.Currency)
 	if cerr == nil && res.Status == gateway.Captured {
 		return s.markCaptured(ctx, p.ID, cp.CaptureID, res)
 	}
 	// Any other answer is checked: a charge captured already may be answered
-	// with an error, a lost answer may hide a capture, and a capture the
-	// gateway holds as pending is not a refusal.
-	if lr, err := gw.Lookup(ctx, req, p.GatewayReference); err == nil {
-		switch lr.Status {
-		case gateway.Captured:
-			return s.markCaptured(ctx, p.ID, cp.CaptureID, lr)
-		case gateway.Failed:
-			return nil, s.authorisationGone(ctx, p, lr)
-		case gateway.Processing:
-			return nil, errs.Wrap(errs.OutcomeUnknown, cerr, "Gateway %s reports the capture of payment %s still processing; the payment stays authorised: repeat the request later.",
-				p.Gateway, p.ID)
-		}
+	// with an error, and a lost answer may hide a capture.
+	if out, settled, err := s.settledCapture(ctx, gw, req, p, cp.CaptureID, cerr); settled {
+		return out, err
 	}
 	switch code := errs.Code(cerr); {
 	case cerr == nil && res.Status == gateway.Failed:
@@ -125,6 +106,30 @@ func (s *Service) Capture(ctx context.Context, cp CaptureParams) (*Payment, erro
 	}
 	return nil, errs.Wrap(errs.OutcomeUnknown, cerr, "The capture of payment %s at %s did not answer and a lookup could not confirm it; the payment stays authorised: repeat the request.",
 		p.ID, p.Gateway)
+}
+
+// settledCapture looks the charge up and reports settled when its state
+// decides the capture's answer: captured (recorded as such), failed (the
+// authorisation is gone) or processing (a capture the gateway holds as
+// pending, as PayPal's PENDING: asking again would be refused, yet the money
+// is on its way, so the caller repeats later). A lookup that fails, or any
+// other state, settles nothing. cause is the capture call's error, if any.
+func (s *Service) settledCapture(ctx context.Context, gw gateway.Gateway, req gateway.ChargeRequest, p *Payment, captureID string, cause error) (*Payment, bool, error) {
+	lr, err := gw.Lookup(ctx, req, p.GatewayReference)
+	if err != nil {
+		return nil, false, nil
+	}
+	switch lr.Status {
+	case gateway.Captured:
+		out, err := s.markCaptured(ctx, p.ID, captureID, lr)
+		return out, true, err
+	case gateway.Failed:
+		return nil, true, s.authorisationGone(ctx, p, lr)
+	case gateway.Processing:
+		return nil, true, errs.Wrap(errs.OutcomeUnknown, cause, "Gateway %s reports the capture of payment %s still processing; the payment stays authorised: repeat the request later.",
+			p.Gateway, p.ID)
+	}
+	return nil, false, nil
 }
 
 // lookupRequest is the charge request of the attempt that authorised p, for
