@@ -138,6 +138,12 @@ type Status struct {
 	// ForeignOrders counts the Magento orders paid with the bridge's offline
 	// method that the platform did not place (bridge_foreign_orders).
 	ForeignOrders int64 `json:"foreign_orders"`
+	// CapturesFailed counts the invoices whose capture checkout refused for
+	// good and that await an operator (bridge_captures step failed: do not
+	// ship); CapturesPending those whose capture checkout has yet to answer
+	// (step pending).
+	CapturesFailed  int64 `json:"captures_failed"`
+	CapturesPending int64 `json:"captures_pending"`
 }
 
 // Refund is a credit memo on a platform order and its way to the gateway

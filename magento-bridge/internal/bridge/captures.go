@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,25 +15,37 @@ import (
 )
 
 // Capture is a Magento invoice on a platform order whose payment was only
-// authorised, and its way to a capture at checkout (bridge_captures).
+// authorised, and its way to a capture at checkout (bridge_captures). It
+// holds no shopper data; its JSON is the admin API's.
 type Capture struct {
-	InvoiceID          int64
-	InvoiceIncrementID string
-	OrderID            int64
-	PaymentID          string
-	CaptureID          string
-	Gateway            string
-	Amount             int64
-	Currency           string
-	Step               string // pending, captured, done, refused, failed
-	// Reason is why the money was not captured (refused and failed only).
-	Reason   string
-	Attempts int
+	InvoiceID          int64  `json:"invoice_id"`
+	InvoiceIncrementID string `json:"invoice_increment_id"`
+	OrderID            int64  `json:"order_id"` // Magento's order entity id
+	PaymentID          string `json:"payment_id"`
+	CaptureID          string `json:"capture_id"`
+	Gateway            string `json:"gateway"`
+	Amount             int64  `json:"amount"` // minor units of Currency
+	Currency           string `json:"currency"`
+	Step               string `json:"step"` // pending, captured, done, refused, failed
+	// Reason is why the money was not captured (refused and failed); an
+	// operator's retry adds who retried it and when, newest first.
+	Reason   string `json:"reason"`
+	Attempts int    `json:"attempts"`
+	// LastError, CreatedAt and UpdatedAt are read for operators; the
+	// capture sync ignores them.
+	LastError string    `json:"last_error"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Capture steps. pending → captured → done when checkout captures;
 // pending → refused → failed when it refuses for good (or the invoice cannot
 // be captured at all). captured and refused still owe their order comment.
+//
+// Only an operator moves a capture out of failed: RetryCapture (the admin
+// API's POST /v1/admin/captures/{invoice_id}/retry, the retry-capture
+// command) sets it back to pending, and the next poll asks checkout again
+// with the same capture id.
 const (
 	CapturePending  = "pending"
 	CaptureCaptured = "captured"
@@ -40,6 +53,12 @@ const (
 	CaptureRefused  = "refused"
 	CaptureFailed   = "failed"
 )
+
+// CaptureSteps are the steps a capture can be at, in their order.
+var CaptureSteps = []string{CapturePending, CaptureCaptured, CaptureDone, CaptureRefused, CaptureFailed}
+
+// ValidCaptureStep reports whether step is one of CaptureSteps.
+func ValidCaptureStep(step string) bool { return slices.Contains(CaptureSteps, step) }
 
 // CaptureStore persists what the capture sync needs.
 type CaptureStore interface {
@@ -58,8 +77,9 @@ type CaptureStore interface {
 	// (pending, captured, refused), oldest invoice first.
 	PendingCaptures(ctx context.Context, limit int) ([]Capture, error)
 	// SetCaptureStep moves a capture to step, recording reason when it is
-	// not empty (why the money was not captured) and lastError (empty
-	// clears it), and counts the attempt.
+	// not empty (why the money was not captured; an operator's earlier retry
+	// is kept after it) and lastError (empty clears it), and counts the
+	// attempt.
 	SetCaptureStep(ctx context.Context, invoiceID int64, step, reason, lastError string, now time.Time) error
 }
 

@@ -124,7 +124,7 @@ func (h *harness) foreignInvoicedOrder() int64 {
 
 func (h *harness) captureRows() []bridge.Capture {
 	h.t.Helper()
-	rows, err := h.store.Captures(context.Background())
+	rows, err := h.store.Captures(context.Background(), "", 1000)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -36,6 +36,10 @@ func (s *Store) Status(ctx context.Context, now time.Time) (bridge.Status, error
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM bridge_foreign_orders`).Scan(&st.ForeignOrders); err != nil {
 		return st, fmt.Errorf("status: %w", err)
 	}
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(step = 'failed'), 0), COALESCE(SUM(step = 'pending'), 0)
+		FROM bridge_captures WHERE step IN ('failed', 'pending')`).Scan(&st.CapturesFailed, &st.CapturesPending); err != nil {
+		return st, fmt.Errorf("status: %w", err)
+	}
 	return st, nil
 }
 
