@@ -442,3 +442,60 @@ func TestStuckCaptureAlerts(t *testing.T) {
 		t.Errorf("%d ALERTs in all; want 1", n)
 	}
 }
+
+// A capture checkout refused, retried by an operator once the cause is
+// fixed, is asked for again with the same capture id and, captured, gets its
+// "Captured" comment once next to the "NOT CAPTURED" one: the success
+// marker "[capture ID]" is not found inside the refused marker
+// "[capture ID: not captured]".
+func TestRetriedCaptureCapturedAfterARefusal(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, harnessOptions{})
+	fx := h.capture(1)
+	h.authorise(fx...)
+	h.sync()
+	order := h.orderOf(fx[0])
+	invoiceID := h.adminInvoice(order, 0)
+	captureID := bridge.CaptureID(invoiceID)
+
+	h.checkout.AnswerCaptures(http.StatusConflict)
+	cs := h.captureSync("a", nil)
+	h.poll(cs)
+	h.poll(cs)
+	if rows := h.captureRows(); len(rows) != 1 || rows[0].Step != bridge.CaptureFailed {
+		t.Fatalf("after a 409: captures = %+v; want one failed", rows)
+	}
+	refusedMarker, capturedMarker := "[capture "+captureID+": not captured]", "[capture "+captureID+"]"
+	if n := h.comments(order.EntityID, refusedMarker); n != 1 {
+		t.Fatalf("%d NOT-captured comments; want 1", n)
+	}
+	if n := h.comments(order.EntityID, capturedMarker); n != 0 {
+		t.Fatalf("the refused comment counts as %d capture comments; want 0: %+v", n, h.orderOf(fx[0]).StatusHistories)
+	}
+
+	got, err := h.store.RetryCapture(ctx, invoiceID, "test", h.clock.Now())
+	if err != nil || got.Step != bridge.CapturePending {
+		t.Fatalf("RetryCapture = %+v, %v; want pending", got, err)
+	}
+	for range 3 {
+		h.poll(cs)
+	}
+
+	calls := h.checkout.Captures()
+	if len(calls) != 2 || calls[0].Status != http.StatusConflict || calls[1].Status != http.StatusOK ||
+		calls[0].CaptureID != captureID || calls[1].CaptureID != captureID {
+		t.Fatalf("capture calls = %+v; want a 409 then one 200, both with capture id %s", calls, captureID)
+	}
+	rows := h.captureRows()
+	if len(rows) != 1 || rows[0].Step != bridge.CaptureDone || rows[0].LastError != "" || !strings.Contains(rows[0].Reason, "retried by test") {
+		t.Errorf("captures = %+v; want one done, its retry on record", rows)
+	}
+	for _, s := range []string{"Captured 57.00 USD through stripe", capturedMarker, "NOT CAPTURED", refusedMarker} {
+		if n := h.comments(order.EntityID, s); n != 1 {
+			t.Errorf("%d comments with %q; want 1: %+v", n, s, h.orderOf(fx[0]).StatusHistories)
+		}
+	}
+	if got := sum(h.metrics.CaptureFailures); got != 1 {
+		t.Errorf("bridge_capture_failures_total = %v; want 1 (the first refusal)", got)
+	}
+}
