@@ -1,7 +1,7 @@
 // Package bridgehttp serves magento-bridge's HTTP API: GET /v1/status for
-// dashboards and load balancers, and the operator's dead-letter and
-// foreign-order API under /v1/admin/, which requires the bridge's admin token
-// as a bearer token.
+// dashboards and load balancers, and the operator's dead-letter,
+// foreign-order and capture API under /v1/admin/, which requires the bridge's
+// admin token as a bearer token.
 package bridgehttp
 
 import (
@@ -28,6 +28,8 @@ type Store interface {
 	DeadLetterByID(ctx context.Context, id int64) (*bridge.DeadLetter, error)
 	Replay(ctx context.Context, id int64, by string, now time.Time) (*bridge.DeadLetter, error)
 	ForeignOrders(ctx context.Context, limit int) ([]bridge.ForeignOrder, error)
+	Captures(ctx context.Context, step string, limit int) ([]bridge.Capture, error)
+	RetryCapture(ctx context.Context, invoiceID int64, by string, now time.Time) (*bridge.Capture, error)
 }
 
 // Handlers serve the API.
@@ -46,6 +48,8 @@ func (h *Handlers) Register(r gin.IRouter) {
 	admin.GET("/dead-letters/:id", httpserver.H(h.getDeadLetter))
 	admin.POST("/dead-letters/:id/replay", httpserver.H(h.replay))
 	admin.GET("/foreign-orders", httpserver.H(h.listForeignOrders))
+	admin.GET("/captures", httpserver.H(h.listCaptures))
+	admin.POST("/captures/:invoice_id/retry", httpserver.H(h.retryCapture))
 }
 
 func (h *Handlers) status(c *gin.Context) error {
@@ -84,15 +88,25 @@ func (p listParams) Validate() error {
 	return nil
 }
 
-func (h *Handlers) listDeadLetters(c *gin.Context) error {
-	p := listParams{All: c.Query("all") == "true", Limit: 100}
-	if s := c.Query("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return errs.Invalidf("limit", "must be a number")
-		}
-		p.Limit = n
+// queryLimit returns the query's limit, 100 when it has none.
+func queryLimit(c *gin.Context) (int, error) {
+	s := c.Query("limit")
+	if s == "" {
+		return 100, nil
 	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, errs.Invalidf("limit", "must be a number")
+	}
+	return n, nil
+}
+
+func (h *Handlers) listDeadLetters(c *gin.Context) error {
+	limit, err := queryLimit(c)
+	if err != nil {
+		return err
+	}
+	p := listParams{All: c.Query("all") == "true", Limit: limit}
 	if err := p.Validate(); err != nil {
 		return err
 	}
@@ -107,14 +121,11 @@ func (h *Handlers) listDeadLetters(c *gin.Context) error {
 // listForeignOrders lists the Magento orders with the bridge's payment method
 // that the platform did not place, newest first.
 func (h *Handlers) listForeignOrders(c *gin.Context) error {
-	p := listParams{Limit: 100}
-	if s := c.Query("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return errs.Invalidf("limit", "must be a number")
-		}
-		p.Limit = n
+	limit, err := queryLimit(c)
+	if err != nil {
+		return err
 	}
+	p := listParams{Limit: limit}
 	if err := p.Validate(); err != nil {
 		return err
 	}
@@ -158,5 +169,54 @@ func (h *Handlers) replay(c *gin.Context) error {
 	}
 	h.Log.Info("dead letter replayed", zap.Int64("dead_letter_id", id), zap.String("event_id", d.EventID), zap.String("by", "admin-api"))
 	c.JSON(http.StatusOK, d)
+	return nil
+}
+
+// captureListParams are the query of GET /v1/admin/captures.
+type captureListParams struct {
+	Step  string // empty: every step
+	Limit int
+}
+
+// Validate checks the parameters.
+func (p captureListParams) Validate() error {
+	if p.Step != "" && !bridge.ValidCaptureStep(p.Step) {
+		return errs.Invalidf("step", "must be one of %s", strings.Join(bridge.CaptureSteps, ", "))
+	}
+	return listParams{Limit: p.Limit}.Validate()
+}
+
+// listCaptures lists the invoice captures, newest invoice first, optionally
+// those at one step.
+func (h *Handlers) listCaptures(c *gin.Context) error {
+	limit, err := queryLimit(c)
+	if err != nil {
+		return err
+	}
+	p := captureListParams{Step: c.Query("step"), Limit: limit}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	list, err := h.Store.Captures(c.Request.Context(), p.Step, p.Limit)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"captures": list})
+	return nil
+}
+
+// retryCapture sets a failed capture back to pending: the next poll asks
+// checkout again with the same capture id.
+func (h *Handlers) retryCapture(c *gin.Context) error {
+	id, err := strconv.ParseInt(c.Param("invoice_id"), 10, 64)
+	if err != nil || id <= 0 {
+		return errs.Invalidf("invoice_id", "must be a Magento invoice id")
+	}
+	cp, err := h.Store.RetryCapture(c.Request.Context(), id, "admin-api", h.Now())
+	if err != nil {
+		return err
+	}
+	h.Log.Info("capture retried", zap.Int64("invoice_id", id), zap.String("capture_id", cp.CaptureID), zap.String("by", "admin-api"))
+	c.JSON(http.StatusOK, cp)
 	return nil
 }
