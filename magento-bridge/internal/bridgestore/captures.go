@@ -126,7 +126,11 @@ func (s *Store) RetryCapture(ctx context.Context, invoiceID int64, by string, no
 		if step != bridge.CaptureFailed {
 			return errs.E(errs.Conflict, "The capture of invoice %d is %s; only a failed capture can be retried.", invoiceID, step)
 		}
-		note := fmt.Sprintf("retried by %s at %s after %d attempts", by, now.UTC().Format(time.RFC3339), attempts)
+		plural := "s"
+		if attempts == 1 {
+			plural = ""
+		}
+		note := fmt.Sprintf("retried by %s at %s after %d attempt%s", by, now.UTC().Format(time.RFC3339), attempts, plural)
 		if reason != "" {
 			note += "; before: " + reason
 		}
