@@ -8,10 +8,12 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/magefleet/platform/internal/service"
+	"github.com/magefleet/platform/magento-bridge/internal/bridge"
 	"github.com/magefleet/platform/magento-bridge/internal/bridgestore"
 )
 
@@ -19,7 +21,18 @@ func commands() map[string]service.Command[*Config] {
 	return map[string]service.Command[*Config]{
 		"dead-letters": {Usage: "list dead letters (--all includes replayed, --json prints everything)", Run: deadLetters},
 		"replay":       {Usage: "replay <id>: put a dead letter's event back in the queue", Run: replay},
+		"captures": {Usage: "captures [step]: list invoice captures, newest first (step or --step: pending, captured, done, refused, failed; " +
+			"--json prints everything)", Run: captures},
+		"retry-capture": {Usage: "retry-capture <invoice id>: put a failed capture back to pending; the next poll asks checkout again", Run: retryCapture},
 	}
+}
+
+// operator names who runs a command, for the records it leaves.
+func operator() string {
+	if u := os.Getenv("USER"); u != "" {
+		return "cli:" + u
+	}
+	return "cli"
 }
 
 func deadLetters(ctx context.Context, cfg *Config, d *service.Deps, args []string, out io.Writer) error {
@@ -64,14 +77,90 @@ func replay(ctx context.Context, cfg *Config, d *service.Deps, args []string, ou
 	if err != nil || id <= 0 {
 		return fmt.Errorf("replay: %q is not a dead letter id", args[0])
 	}
-	by := "cli"
-	if u := os.Getenv("USER"); u != "" {
-		by = "cli:" + u
-	}
-	dl, err := bridgestore.New(d.DB).Replay(ctx, id, by, d.Now())
+	dl, err := bridgestore.New(d.DB).Replay(ctx, id, operator(), d.Now())
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "dead letter %d replayed: event %s (payment %s) is queued again\n", dl.ID, dl.EventID, dl.PaymentID)
+	return nil
+}
+
+// captures lists bridge_captures, newest invoice first. The step may be given
+// as --step or as the argument (magento-bridge captures failed).
+func captures(ctx context.Context, cfg *Config, d *service.Deps, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("captures", flag.ContinueOnError)
+	fs.SetOutput(out)
+	step := fs.String("step", "", "only the captures at this step: "+strings.Join(bridge.CaptureSteps, ", "))
+	asJSON := fs.Bool("json", false, "print JSON with every field")
+	limit := fs.Int("limit", 100, "how many to list, newest invoice first")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		if *step != "" {
+			return fmt.Errorf("captures: give the step once, as --step or as the argument")
+		}
+		*step = fs.Arg(0)
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() > 0 {
+			return fmt.Errorf("usage: magento-bridge captures [--step step | step] [--limit n] [--json]")
+		}
+	}
+	if *step != "" && !bridge.ValidCaptureStep(*step) {
+		return fmt.Errorf("captures: step %q is not one of %s", *step, strings.Join(bridge.CaptureSteps, ", "))
+	}
+	if *limit < 1 || *limit > 1000 {
+		return fmt.Errorf("captures: --limit must be between 1 and 1000")
+	}
+	list, err := bridgestore.New(d.DB).Captures(ctx, *step, *limit)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	if len(list) == 0 {
+		if *step != "" {
+			fmt.Fprintf(out, "no %s captures\n", *step)
+		} else {
+			fmt.Fprintln(out, "no captures")
+		}
+		return nil
+	}
+	clip := func(s string) string {
+		if len(s) > 100 {
+			return s[:100] + "…"
+		}
+		return s
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "INVOICE\tINCREMENT\tORDER\tPAYMENT\tCAPTURE\tGATEWAY\tAMOUNT (MINOR)\tSTEP\tATTEMPTS\tUPDATED\tREASON\tERROR")
+	for _, c := range list {
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%d %s\t%s\t%d\t%s\t%s\t%s\n", c.InvoiceID, c.InvoiceIncrementID, c.OrderID, c.PaymentID,
+			c.CaptureID, c.Gateway, c.Amount, c.Currency, c.Step, c.Attempts, c.UpdatedAt.Format(time.RFC3339), clip(c.Reason), clip(c.LastError))
+	}
+	return tw.Flush()
+}
+
+// retryCapture sets a failed capture back to pending: the bridge's next
+// capture poll asks checkout again, with the same capture id.
+func retryCapture(ctx context.Context, cfg *Config, d *service.Deps, args []string, out io.Writer) error {
+	if len(args) != 1 {
+		return fmt.Errorf("usage: magento-bridge retry-capture <invoice id>")
+	}
+	id, err := strconv.ParseInt(args[0], 10, 64)
+	if err != nil || id <= 0 {
+		return fmt.Errorf("retry-capture: %q is not a Magento invoice id", args[0])
+	}
+	c, err := bridgestore.New(d.DB).RetryCapture(ctx, id, operator(), d.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "capture of invoice %s (id %d, payment %s) is pending again: the next poll asks checkout for %d %s (minor units) with capture id %s\n",
+		c.InvoiceIncrementID, c.InvoiceID, c.PaymentID, c.Amount, c.Currency, c.CaptureID)
 	return nil
 }
