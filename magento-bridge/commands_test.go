@@ -71,6 +71,8 @@ func TestCaptureCommands(t *testing.T) {
 	}{
 		{[]string{"captures"}, "", []string{"INVOICE", "magento-inv-41", "magento-inv-42", "5700 USD", "voided"}, nil},
 		{[]string{"captures", "failed"}, "", []string{"magento-inv-41", "failed"}, []string{"magento-inv-42"}},
+		{[]string{"captures", "--step", "failed", "--limit", "5"}, "", []string{"magento-inv-41"}, []string{"magento-inv-42"}},
+		{[]string{"dead-letters", "--all", "--json"}, "", nil, []string{"magento-inv"}},
 		{[]string{"captures", "done", "--json"}, "", []string{`"invoice_id": 42`, `"currency": "EUR"`}, []string{"magento-inv-41"}},
 		{[]string{"captures", "pending"}, "", []string{"no pending captures"}, nil},
 		{[]string{"captures", "stuck"}, `step "stuck" is not one of`, nil, nil},
@@ -106,9 +108,7 @@ func TestCaptureCommands(t *testing.T) {
 		}
 	}
 
-	// --step, as the command parses it. (The service's runner stops at
-	// flags it does not know, so through program().Run a step is given as
-	// the argument.)
+	// --step, as the command parses it.
 	var out bytes.Buffer
 	d := &service.Deps{DB: db, Now: time.Now}
 	if err := captures(ctx, nil, d, []string{"--step", "pending", "--json"}, &out); err != nil {

@@ -105,8 +105,18 @@ func (p Program[C]) Run(ctx context.Context, args []string, out io.Writer, geten
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
-	if err := fset.Parse(args); err != nil {
+	// An extra command's flags are its own: take --config out of its
+	// arguments and hand it the rest (dead-letters --all, captures --step).
+	_, extra := p.Commands[cmd]
+	if extra {
+		var err error
+		if args, err = takeConfigFlag(args, configPath); err != nil {
+			return err
+		}
+	} else if err := fset.Parse(args); err != nil {
 		return err
+	} else {
+		args = fset.Args()
 	}
 	if cmd == "version" {
 		fmt.Fprintf(out, "%s %s\n", p.Name, p.version())
@@ -145,8 +155,35 @@ func (p Program[C]) Run(ctx context.Context, args []string, out io.Writer, geten
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 	return p.withDeps(ctx, cfg, true, func(d *Deps) error {
-		return c.Run(ctx, cfg, d, fset.Args(), out)
+		return c.Run(ctx, cfg, d, args, out)
 	})
+}
+
+// takeConfigFlag removes --config (or -config) and its value from args,
+// storing the value in path, and returns the other arguments in order.
+// Arguments after "--" are left alone.
+func takeConfigFlag(args []string, path *string) ([]string, error) {
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(rest, args[i:]...), nil
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "config" {
+			rest = append(rest, a)
+			continue
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return nil, errors.New("flag needs an argument: --config")
+			}
+			i++
+			value = args[i]
+		}
+		*path = value
+	}
+	return rest, nil
 }
 
 func (p Program[C]) usage(out io.Writer, fset *flag.FlagSet) {
