@@ -69,8 +69,8 @@ type Attempt struct {
 	At      time.Time `json:"at"`
 	Attempt int       `json:"attempt"`
 	Worker  string    `json:"worker"`
-	Step    Step      `json:"step"`
-	Outcome string    `json:"outcome"` // retry, done, dead, duplicate, lost_lease
+	Step    Step      `json:"step,omitempty"` // empty on an operator's replay
+	Outcome string    `json:"outcome"`        // retry, done, dead, duplicate, lost_lease
 	Code    string    `json:"code,omitempty"`
 	Error   string    `json:"error,omitempty"`
 }

@@ -33,15 +33,31 @@ func (s *store) Status(ctx context.Context, now time.Time) (bridge.Status, error
 	return bridge.Status{Backlog: 3, OldestAgeSeconds: 1.5, InFlight: 1, DeadLetters: 2, SyncedTotal: 40}, nil
 }
 
+// deadLetter is a dead letter as the store returns one: an attempt's
+// history, a payload, and after a replay the operator's entry (no step).
+func deadLetter(id int64, status string) *bridge.DeadLetter {
+	at := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	d := &bridge.DeadLetter{ID: id, OutboxID: 3, EventID: "payment.captured:pay_1", PaymentID: "pay_1", Reason: bridge.ReasonUnplaceable,
+		Error: "the cart was emptied", Attempts: 1, Status: status, CreatedAt: at,
+		History: []bridge.Attempt{{At: at, Attempt: 1, Worker: "w1", Step: bridge.StepPlacing, Outcome: "dead", Code: "invalid", Error: "the cart was emptied"}},
+		Payload: json.RawMessage(`{"payment_id":"pay_1"}`)}
+	if status == "replayed" {
+		d.ReplayedAt = &at
+		d.History = append(d.History, bridge.Attempt{At: at, Worker: "admin-api", Outcome: "replayed", Error: "dead letter 7 replayed"})
+		d.Payload = json.RawMessage(`"not json"`)
+	}
+	return d
+}
+
 func (s *store) DeadLetters(ctx context.Context, all bool, limit int) ([]bridge.DeadLetter, error) {
-	return []bridge.DeadLetter{{ID: 7, Reason: bridge.ReasonUnplaceable, Status: "open"}}, nil
+	return []bridge.DeadLetter{*deadLetter(7, "open"), {ID: 8, Reason: bridge.ReasonPoison, Status: "open"}}, nil
 }
 
 func (s *store) DeadLetterByID(ctx context.Context, id int64) (*bridge.DeadLetter, error) {
 	if id != 7 {
 		return nil, errs.E(errs.NotFound, "No dead letter %d.", id)
 	}
-	return &bridge.DeadLetter{ID: 7}, nil
+	return deadLetter(7, "open"), nil
 }
 
 func (s *store) Replay(ctx context.Context, id int64, by string, now time.Time) (*bridge.DeadLetter, error) {
@@ -49,7 +65,7 @@ func (s *store) Replay(ctx context.Context, id int64, by string, now time.Time) 
 		return nil, errs.E(errs.Conflict, "Dead letter %d was already replayed.", id)
 	}
 	s.replayed = append(s.replayed, id)
-	return &bridge.DeadLetter{ID: id, Status: "replayed"}, nil
+	return deadLetter(id, "replayed"), nil
 }
 
 func (s *store) ForeignOrders(ctx context.Context, limit int) ([]bridge.ForeignOrder, error) {

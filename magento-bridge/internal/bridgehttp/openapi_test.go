@@ -110,6 +110,11 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	}{
 		{"GET", "/v1/status", "", 200},
 		{"GET", "/v1/admin/foreign-orders", "secret-admin-token", 200},
+		{"GET", "/v1/admin/dead-letters?all=true", "secret-admin-token", 200},
+		{"GET", "/v1/admin/dead-letters/7", "secret-admin-token", 200},
+		{"GET", "/v1/admin/dead-letters/8", "secret-admin-token", 404},
+		{"POST", "/v1/admin/dead-letters/7/replay", "secret-admin-token", 200},
+		{"POST", "/v1/admin/dead-letters/7/replay", "secret-admin-token", 409},
 		{"GET", "/v1/admin/foreign-orders?limit=0", "secret-admin-token", 400},
 		{"GET", "/v1/admin/captures", "", 401},
 		{"GET", "/v1/admin/captures", "secret-admin-token", 200},
