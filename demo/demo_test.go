@@ -92,12 +92,30 @@ type demo struct {
 // startDemo runs the demo as `make demo` does, with its embedded MySQL and
 // Redis, on free ports, until the test ends or stop is called; stop checks
 // that everything shut down cleanly.
-func startDemo(t *testing.T) *demo {
+//
+// env holds "NAME=value" settings added to the services' environment, such
+// as CHECKOUT_CHECKOUT_CAPTURE=false; the settings the demo itself gives a
+// service (serviceEnv) cannot be overridden this way and are refused.
+func startDemo(t *testing.T, env ...string) *demo {
 	t.Helper()
 	// The demo's children inherit the environment: log at debug level so a
 	// failure shows what the bridge and checkout did.
 	t.Setenv("BRIDGE_LOG_LEVEL", "debug")
 	t.Setenv("CHECKOUT_LOG_LEVEL", "debug")
+	fixed := map[string]bool{}
+	for _, s := range defaultLayout().services {
+		for _, kv := range serviceEnv(s, defaultLayout(), "root@tcp(127.0.0.1:1)/", "127.0.0.1:1", true) {
+			name, _, _ := strings.Cut(kv, "=")
+			fixed[name] = true
+		}
+	}
+	for _, kv := range env {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || fixed[name] || name == "CHECKOUT_CONFIG" {
+			t.Fatalf("startDemo env %q: want NAME=value for a variable the demo does not set itself", kv)
+		}
+		t.Setenv(name, value)
+	}
 	// The demo's gateways decline a share of tok_sandbox_ok charges, drawn
 	// from the random payment id: now and then a journey would fail on
 	// declines by both. The tests configure the same two gateways with every
@@ -342,54 +360,22 @@ func otpPrefixed(env string) string {
 // a login by code (reading the code from otp-service's sandbox messages), then
 // a guest checkout through checkout-service's JSON API paid with
 // tok_sandbox_ok, until magento-bridge has placed the Magento order.
-
-// journey drives what a shopper and a mobile app do against the running demo:
-// a login by code (reading the code from otp-service's sandbox messages), then
-// a guest checkout through checkout-service's JSON API paid with
-// tok_sandbox_ok, until magento-bridge has placed the Magento order.
 func journey(t *testing.T, l layout, out *syncBuffer) {
 	t.Helper()
 	edge := "http://" + l.edge
-	call := func(method, url string, body any, hdr map[string]string, want int, dst any) {
-		t.Helper()
-		var rd io.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			rd = bytes.NewReader(b)
-		}
-		req, _ := http.NewRequest(method, url, rd)
-		req.Header.Set("Content-Type", "application/json")
-		for k, v := range hdr {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, url, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != want {
-			t.Fatalf("%s %s = %d %s; want %d", method, url, resp.StatusCode, b, want)
-		}
-		if dst != nil {
-			if err := json.Unmarshal(b, dst); err != nil {
-				t.Fatalf("%s %s: %v in %s", method, url, err, b)
-			}
-		}
-	}
 
 	// Login by code, through the secure origin's /auth/ as the pages and apps do.
 	phone := "+14155550123"
 	var started struct {
 		ChallengeID string `json:"challenge_id"`
 	}
-	call("POST", edge+"/auth/v1/otp/start", map[string]string{"phone": phone}, nil, http.StatusAccepted, &started)
+	apiCall(t, "POST", edge+"/auth/v1/otp/start", map[string]string{"phone": phone}, nil, http.StatusAccepted, &started)
 	var inbox struct {
 		Messages []struct {
 			Body string `json:"body"`
 		} `json:"messages"`
 	}
-	call("GET", edge+"/auth/v1/sandbox/messages?to="+url.QueryEscape(phone), nil, nil, http.StatusOK, &inbox)
+	apiCall(t, "GET", edge+"/auth/v1/sandbox/messages?to="+url.QueryEscape(phone), nil, nil, http.StatusOK, &inbox)
 	if len(inbox.Messages) == 0 {
 		t.Fatal("no code was sent")
 	}
@@ -405,66 +391,26 @@ func journey(t *testing.T, l layout, out *syncBuffer) {
 		} `json:"customer"`
 		MagentoCustomerToken string `json:"magento_customer_token"`
 	}
-	call("POST", edge+"/auth/v1/otp/verify", map[string]string{"challenge_id": started.ChallengeID, "code": code[1]}, nil, http.StatusOK, &login)
+	apiCall(t, "POST", edge+"/auth/v1/otp/verify", map[string]string{"challenge_id": started.ChallengeID, "code": code[1]}, nil, http.StatusOK, &login)
 	if login.AccessToken == "" || login.MagentoCustomerToken == "" || login.Customer.MagentoCustomerID == 0 {
 		t.Fatalf("login = %+v; want tokens and a Magento customer", login)
 	}
 
 	// A guest checkout through the JSON API.
-	masked := regexp.MustCompile(`checkout/start\?cart=([A-Za-z0-9]+)`).FindStringSubmatch(out.String())
-	if masked == nil {
-		t.Fatalf("the demo printed no handoff link:\n%s", out.String())
-	}
-	var session struct {
-		ID     string `json:"id"`
-		Totals struct {
-			GrandTotal int64  `json:"grand_total"`
-			Currency   string `json:"currency"`
-		} `json:"totals"`
-	}
-	call("POST", edge+"/v1/sessions", map[string]string{"cart_id": masked[1]}, nil, http.StatusCreated, &session)
+	sessionID := openGuestSession(t, l, out)
 	// checkout-service verifies otp-service's access token (EdDSA, signed by
 	// the generated development key) with otp-service's JWKS alone.
 	var header struct{ Alg string }
 	if seg, err := base64.RawURLEncoding.DecodeString(strings.Split(login.AccessToken, ".")[0]); err != nil || json.Unmarshal(seg, &header) != nil || header.Alg != "EdDSA" {
 		t.Errorf("access token alg = %q (%v); want EdDSA from the development key", header.Alg, err)
 	}
-	call("GET", edge+"/v1/sessions/"+session.ID, nil, map[string]string{"Authorization": "Bearer " + login.AccessToken}, http.StatusOK, nil)
-	call("GET", edge+"/v1/sessions/"+session.ID, nil, map[string]string{"Authorization": "Bearer " + login.AccessToken + "x"}, http.StatusUnauthorized, nil)
-	addr := map[string]any{"firstname": "Ada", "lastname": "Lovelace", "street": []string{"1 Main St"}, "city": "Los Angeles",
-		"region": "California", "region_code": "CA", "postcode": "90001", "country_id": "US", "telephone": "+14155550123"}
-	call("POST", edge+"/v1/sessions/"+session.ID+"/address", map[string]any{"email": "ada@example.com", "phone": phone, "shipping_address": addr}, nil, http.StatusOK, nil)
-	call("POST", edge+"/v1/sessions/"+session.ID+"/shipping-method", map[string]string{"carrier_code": "flatrate", "method_code": "flatrate"}, nil, http.StatusOK, &session)
-	// 24-MB01 $34 + 2 x MH01-XS-Black $52 = $138, $15 flat-rate shipping, 8.25% CA tax on the items.
-	if session.Totals.Currency != "USD" || session.Totals.GrandTotal != 13800+1500+1139 {
-		t.Fatalf("totals = %+v; want USD 16439 from Magento", session.Totals)
-	}
-	var payment struct {
-		ID     string `json:"id"`
-		Status string `json:"status"`
-		Amount int64  `json:"amount"`
-	}
-	call("POST", edge+"/v1/sessions/"+session.ID+"/payments", map[string]string{"method": "card", "token": "tok_sandbox_ok"},
-		map[string]string{"Idempotency-Key": "demo-journey-1"}, http.StatusCreated, &payment)
-	if payment.Status != "captured" || payment.Amount != session.Totals.GrandTotal {
+	apiCall(t, "GET", edge+"/v1/sessions/"+sessionID, nil, map[string]string{"Authorization": "Bearer " + login.AccessToken}, http.StatusOK, nil)
+	apiCall(t, "GET", edge+"/v1/sessions/"+sessionID, nil, map[string]string{"Authorization": "Bearer " + login.AccessToken + "x"}, http.StatusUnauthorized, nil)
+	payment := payGuestSession(t, l, sessionID, "demo-journey-1")
+	if payment.Status != "captured" || payment.Amount != demoCartTotal {
 		t.Fatalf("payment = %+v; want captured for the grand total", payment)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		var got struct {
-			MagentoOrder *struct {
-				IncrementID string `json:"increment_id"`
-			} `json:"magento_order"`
-		}
-		call("GET", edge+"/v1/payments/"+payment.ID, nil, nil, http.StatusOK, &got)
-		if got.MagentoOrder != nil && got.MagentoOrder.IncrementID != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no Magento order for payment %s after 2 minutes", payment.ID)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitMagentoOrder(t, l, payment.ID, 2*time.Minute)
 	var orders []struct {
 		TotalInvoiced float64 `json:"total_invoiced"`
 		Payment       struct {
@@ -472,9 +418,152 @@ func journey(t *testing.T, l layout, out *syncBuffer) {
 			PONumber string `json:"po_number"`
 		} `json:"payment"`
 	}
-	call("GET", "http://"+l.magento+"/__sandbox/orders", nil, nil, http.StatusOK, &orders)
+	apiCall(t, "GET", "http://"+l.magento+"/__sandbox/orders", nil, nil, http.StatusOK, &orders)
 	if len(orders) != 1 || orders[0].TotalInvoiced != 164.39 || orders[0].Payment.Method != "purchaseorder" ||
 		!strings.HasPrefix(orders[0].Payment.PONumber, "sandbox-") {
 		t.Fatalf("sandbox orders = %+v; want one purchaseorder order invoiced for 164.39 naming the gateway", orders)
+	}
+}
+
+// apiClient is the tests' HTTP client: a hung service fails the call rather
+// than the whole test binary's timeout.
+var apiClient = &http.Client{Timeout: 90 * time.Second}
+
+// apiCall sends a request with body as JSON and headers hdr, fails the test
+// unless the answer has status want, and decodes the answer into dst unless
+// dst is nil.
+func apiCall(t *testing.T, method, url string, body any, hdr map[string]string, want int, dst any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := apiClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s = %d %s; want %d", method, url, resp.StatusCode, b, want)
+	}
+	if dst != nil {
+		if err := json.Unmarshal(b, dst); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, url, err, b)
+		}
+	}
+}
+
+// demoCartTotal is the grand total of the demo's guest cart in cents:
+// 24-MB01 $34 + 2 x MH01-XS-Black $52 = $138, $15 flat-rate shipping, 8.25%
+// CA tax on the items.
+const demoCartTotal = 13800 + 1500 + 1139
+
+// demoPayment is a payment as checkout-service's GET /v1/payments/{id}
+// shows it.
+type demoPayment struct {
+	ID             string `json:"id"`
+	Status         string `json:"status"`
+	Gateway        string `json:"gateway"`
+	Amount         int64  `json:"amount"`
+	Currency       string `json:"currency"`
+	CaptureID      string `json:"capture_id"`
+	RefundedAmount int64  `json:"refunded_amount"`
+	Attempts       []struct {
+		Gateway          string `json:"gateway"`
+		Status           string `json:"status"`
+		GatewayReference string `json:"gateway_reference"`
+	} `json:"attempts"`
+	MagentoOrder *struct {
+		ID          int64  `json:"id"`
+		IncrementID string `json:"increment_id"`
+	} `json:"magento_order"`
+}
+
+// String shows a payment in failure messages, its Magento order included.
+func (p demoPayment) String() string {
+	order := "none"
+	if p.MagentoOrder != nil {
+		order = fmt.Sprintf("%d (%s)", p.MagentoOrder.ID, p.MagentoOrder.IncrementID)
+	}
+	return fmt.Sprintf("{id %s status %s gateway %s amount %d %s capture_id %q refunded %d attempts %+v magento_order %s}",
+		p.ID, p.Status, p.Gateway, p.Amount, p.Currency, p.CaptureID, p.RefundedAmount, p.Attempts, order)
+}
+
+// openGuestSession opens a checkout session, through the secure origin, for
+// the guest cart the demo printed the handoff link of, and returns its id.
+func openGuestSession(t *testing.T, l layout, out *syncBuffer) string {
+	t.Helper()
+	masked := regexp.MustCompile(`checkout/start\?cart=([A-Za-z0-9]+)`).FindStringSubmatch(out.String())
+	if masked == nil {
+		t.Fatalf("the demo printed no handoff link:\n%s", out.String())
+	}
+	var session struct {
+		ID string `json:"id"`
+	}
+	apiCall(t, "POST", "http://"+l.edge+"/v1/sessions", map[string]string{"cart_id": masked[1]}, nil, http.StatusCreated, &session)
+	return session.ID
+}
+
+// payGuestSession gives a guest session of the demo cart its address and
+// flat-rate shipping, checks Magento's totals and pays them with
+// tok_sandbox_ok under idempotency key key, returning the payment as the
+// payment request answered it.
+func payGuestSession(t *testing.T, l layout, sessionID, key string) demoPayment {
+	t.Helper()
+	edge := "http://" + l.edge
+	addr := map[string]any{"firstname": "Ada", "lastname": "Lovelace", "street": []string{"1 Main St"}, "city": "Los Angeles",
+		"region": "California", "region_code": "CA", "postcode": "90001", "country_id": "US", "telephone": "+14155550123"}
+	apiCall(t, "POST", edge+"/v1/sessions/"+sessionID+"/address", map[string]any{"email": "ada@example.com", "phone": "+14155550123", "shipping_address": addr}, nil, http.StatusOK, nil)
+	var session struct {
+		Totals struct {
+			GrandTotal int64  `json:"grand_total"`
+			Currency   string `json:"currency"`
+		} `json:"totals"`
+	}
+	apiCall(t, "POST", edge+"/v1/sessions/"+sessionID+"/shipping-method", map[string]string{"carrier_code": "flatrate", "method_code": "flatrate"}, nil, http.StatusOK, &session)
+	if session.Totals.Currency != "USD" || session.Totals.GrandTotal != demoCartTotal {
+		t.Fatalf("totals = %+v; want USD %d from Magento", session.Totals, demoCartTotal)
+	}
+	var payment demoPayment
+	apiCall(t, "POST", edge+"/v1/sessions/"+sessionID+"/payments", map[string]string{"method": "card", "token": "tok_sandbox_ok"},
+		map[string]string{"Idempotency-Key": key}, http.StatusCreated, &payment)
+	return payment
+}
+
+// waitMagentoOrder polls checkout-service until magento-bridge has placed the
+// Magento order of a payment and recorded it there (its last step), and
+// returns the payment then.
+func waitMagentoOrder(t *testing.T, l layout, paymentID string, timeout time.Duration) demoPayment {
+	t.Helper()
+	var got demoPayment
+	waitFor(t, timeout, "magento-bridge records the Magento order of payment "+paymentID, func() (bool, string) {
+		got = demoPayment{}
+		apiCall(t, "GET", "http://"+l.edge+"/v1/payments/"+paymentID, nil, nil, http.StatusOK, &got)
+		return got.MagentoOrder != nil && got.MagentoOrder.IncrementID != "", got.String()
+	})
+	return got
+}
+
+// waitFor polls cond every 200ms until it reports done, failing the test
+// with what and cond's last state when timeout passes first.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (done bool, state string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		done, state := cond()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting after %s for: %s; last seen: %s", timeout, what, state)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
