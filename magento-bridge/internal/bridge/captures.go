@@ -136,38 +136,13 @@ func NewCaptureSync(cfg CaptureConfig, store CaptureStore, m Magento, payments P
 
 // Run polls until ctx ends.
 func (c *CaptureSync) Run(ctx context.Context) error {
-	t := time.NewTicker(c.cfg.Interval)
-	defer t.Stop()
-	for {
-		if err := c.Poll(ctx); err != nil && ctx.Err() == nil {
-			c.log.Warn("capture poll failed; will retry", zap.Error(err))
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	return pollEvery(ctx, c.cfg.Interval, c.log, "capture", c.Poll)
 }
 
 // Poll runs one round: invoices updated since the cursor, then the captures
 // and comments still owed.
 func (c *CaptureSync) Poll(ctx context.Context) error {
-	unlock, ok, err := c.store.TryLock(ctx, "bridge.capture_sync")
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return nil // another instance is polling
-	}
-	defer unlock()
-	if err := c.scan(ctx); err != nil {
-		return fmt.Errorf("invoices: %w", err)
-	}
-	if err := c.capturePending(ctx); err != nil {
-		return fmt.Errorf("captures: %w", err)
-	}
-	return nil
+	return pollRound(ctx, c.store, "bridge.capture_sync", pollStep{"invoices", c.scan}, pollStep{"captures", c.capturePending})
 }
 
 // scan records every invoice that needs a capture. The cursor moves only

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -108,38 +107,13 @@ func NewForeignOrderWatch(cfg ForeignConfig, store ForeignOrderStore, m Magento,
 
 // Run polls until ctx ends.
 func (w *ForeignOrderWatch) Run(ctx context.Context) error {
-	t := time.NewTicker(w.cfg.Interval)
-	defer t.Stop()
-	for {
-		if err := w.Poll(ctx); err != nil && ctx.Err() == nil {
-			w.log.Warn("foreign-order poll failed; will retry", zap.Error(err))
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	return pollEvery(ctx, w.cfg.Interval, w.log, "foreign-order", w.Poll)
 }
 
 // Poll runs one round: orders created since the cursor, then the comments
 // still owed to recorded foreign orders.
 func (w *ForeignOrderWatch) Poll(ctx context.Context) error {
-	unlock, ok, err := w.store.TryLock(ctx, "bridge.foreign_orders")
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return nil // another instance is polling
-	}
-	defer unlock()
-	if err := w.scan(ctx); err != nil {
-		return fmt.Errorf("foreign orders: %w", err)
-	}
-	if err := w.commentPending(ctx); err != nil {
-		return fmt.Errorf("foreign order comments: %w", err)
-	}
-	return nil
+	return pollRound(ctx, w.store, "bridge.foreign_orders", pollStep{"foreign orders", w.scan}, pollStep{"foreign order comments", w.commentPending})
 }
 
 func (w *ForeignOrderWatch) scan(ctx context.Context) error {

@@ -88,40 +88,13 @@ func NewRefundSync(cfg RefundConfig, store RefundStore, m Magento, payments Paym
 
 // Run polls until ctx ends.
 func (r *RefundSync) Run(ctx context.Context) error {
-	t := time.NewTicker(r.cfg.Interval)
-	defer t.Stop()
-	for {
-		if err := r.Poll(ctx); err != nil && ctx.Err() == nil {
-			r.log.Warn("refund poll failed; will retry", zap.Error(err))
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	return pollEvery(ctx, r.cfg.Interval, r.log, "refund", r.Poll)
 }
 
 // Poll runs one round: new credit memos, pending refunds, cancelled orders.
 func (r *RefundSync) Poll(ctx context.Context) error {
-	unlock, ok, err := r.store.TryLock(ctx, "bridge.refund_sync")
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return nil // another instance is polling
-	}
-	defer unlock()
-	if err := r.scanCreditMemos(ctx); err != nil {
-		return fmt.Errorf("credit memos: %w", err)
-	}
-	if err := r.refundPending(ctx); err != nil {
-		return fmt.Errorf("refunds: %w", err)
-	}
-	if err := r.scanCancelled(ctx); err != nil {
-		return fmt.Errorf("cancelled orders: %w", err)
-	}
-	return nil
+	return pollRound(ctx, r.store, "bridge.refund_sync",
+		pollStep{"credit memos", r.scanCreditMemos}, pollStep{"refunds", r.refundPending}, pollStep{"cancelled orders", r.scanCancelled})
 }
 
 func (r *RefundSync) since(ctx context.Context, name string) (time.Time, error) {
