@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/fcgi"
@@ -28,6 +27,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/magefleet/platform/internal/freeport"
 )
 
 // The shop's domain in every test; the client resolves every name to nginx.
@@ -485,52 +486,10 @@ func writeCert(dir string, names []string) (certFile, keyFile string, pool *x509
 	return certFile, keyFile, pool, nil
 }
 
-// freePorts returns n loopback TCP ports that were free a moment ago. They
-// are taken from below the kernel's ephemeral range: between the moment they
-// are chosen and the moment nginx binds them (seconds, for the ansible render)
-// a port the kernel hands out for an outgoing connection or a Listen(":0")
-// in another test package could otherwise take one, and nginx would fail to
-// start, or a test would talk to someone else's listener.
-func freePorts(n int) ([]int, error) {
-	lo, hi := 20000, ephemeralLow()-1
-	var ports []int
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	for tries := 0; len(ports) < n; tries++ {
-		addr := "127.0.0.1:0"
-		if hi-lo > 1000 && tries < 200 {
-			addr = fmt.Sprintf("127.0.0.1:%d", lo+mrand.IntN(hi-lo+1))
-		}
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			if addr == "127.0.0.1:0" {
-				return nil, err
-			}
-			continue // taken: try another
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-// ephemeralLow is the lowest port of the kernel's ephemeral range (Linux),
-// or 32768 when it cannot be read.
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
-	}
-	var lo, hi int
-	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil || lo <= 1024 {
-		return 32768
-	}
-	return lo
-}
+// freePorts returns n loopback TCP ports for nginx to bind later (see
+// freeport: picked below the kernel's ephemeral range, so no outgoing
+// connection takes one during the seconds of the ansible render).
+func freePorts(n int) ([]int, error) { return freeport.Ports(n) }
 
 // response is a finished HTTP exchange.
 type response struct {

@@ -19,6 +19,7 @@ import (
 	"github.com/magefleet/platform/internal/config"
 	"github.com/magefleet/platform/internal/database/databasetest"
 	"github.com/magefleet/platform/internal/faultproxy"
+	"github.com/magefleet/platform/internal/freeport"
 	"github.com/magefleet/platform/internal/service"
 )
 
@@ -130,12 +131,10 @@ func TestSIGTERMFinishesInFlightRequest(t *testing.T) {
 	}
 	mysqlCfg := databasetest.NewConfig(t)
 	redisCfg := cachetest.NewConfig(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr() // bound by the binary later
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(),
 		"SLOW_HTTP_ADDR="+addr,
