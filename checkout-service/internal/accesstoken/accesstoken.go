@@ -4,7 +4,10 @@
 // (RFC 8037). A token verifies only with the algorithm of its kid's key type.
 //
 // Keys are cached by kid; an unknown kid refreshes the set (at most once per
-// MinRefresh), so key rotation needs no restart. A Verifier is safe for
+// MinRefresh), so key rotation needs no restart. The cached set is replaced
+// by a fresh one once it is older than MaxAge, so a key withdrawn from the
+// JWKS (a compromised one) stops verifying within MaxAge; while the JWKS
+// cannot be fetched the cached keys keep verifying. A Verifier is safe for
 // concurrent use. Verify returns errs.Unauthorized for any bad token and
 // errs.Unavailable when the key set cannot be fetched.
 package accesstoken
@@ -43,6 +46,7 @@ type Verifier struct {
 	Issuer     string // checked when set
 	Audience   string // checked when set
 	MinRefresh time.Duration
+	MaxAge     time.Duration // the cached set is fetched again after this
 	HTTP       *http.Client
 	Now        func() time.Time
 
@@ -59,7 +63,7 @@ type publicKey struct {
 
 // New returns a Verifier for the JWKS at url.
 func New(url, issuer, audience string) *Verifier {
-	return &Verifier{URL: url, Issuer: issuer, Audience: audience, MinRefresh: 30 * time.Second,
+	return &Verifier{URL: url, Issuer: issuer, Audience: audience, MinRefresh: 30 * time.Second, MaxAge: 5 * time.Minute,
 		HTTP: &http.Client{Timeout: 5 * time.Second}, Now: time.Now}
 }
 
@@ -118,15 +122,23 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 func (v *Verifier) key(ctx context.Context, kid string) (publicKey, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if k, ok := v.keys[kid]; ok {
-		return k, nil
+	age := v.Now().Sub(v.fetched)
+	cached, ok := v.keys[kid]
+	if ok && (v.MaxAge <= 0 || age < v.MaxAge) {
+		return cached, nil
 	}
-	if !v.fetched.IsZero() && v.Now().Sub(v.fetched) < v.MinRefresh {
+	if !v.fetched.IsZero() && age < v.MinRefresh {
+		if ok {
+			return cached, nil // the last fetch failed moments ago
+		}
 		return publicKey{}, errs.E(errs.Unauthorized, "Unknown signing key %q.", kid)
 	}
 	keys, err := v.fetch(ctx)
 	v.fetched = v.Now()
 	if err != nil {
+		if ok {
+			return cached, nil // otp-service unreachable: keep what it published last
+		}
 		return publicKey{}, errs.Wrap(errs.Unavailable, err, "The token keys are unavailable.")
 	}
 	v.keys = keys

@@ -273,3 +273,38 @@ func TestVerifyIgnoresUnusableJWKs(t *testing.T) {
 		t.Errorf("Verify with no usable key = %v; want unavailable", err)
 	}
 }
+
+// A key withdrawn from the JWKS (a compromised one) stops verifying once the
+// cached set is older than MaxAge; while the JWKS is unreachable the cached
+// keys keep verifying.
+func TestWithdrawnKeyStopsVerifyingAfterMaxAge(t *testing.T) {
+	k1, k2 := newSigner(t, "EdDSA"), newSigner(t, "EdDSA")
+	srv := newJWKSServer(t, accesstoken.JWK("k1", k1.public()), accesstoken.JWK("k2", k2.public()))
+	now := start
+	v := newVerifier(srv.URL, &now)
+	ctx := context.Background()
+	token := func(s signer, kid string) string {
+		return sign(t, s.method, kid, s.priv, jwt.MapClaims{"sub": "id-1", "iss": "otp-service", "exp": now.Add(time.Hour).Unix()})
+	}
+	if _, err := v.Verify(ctx, token(k1, "k1")); err != nil {
+		t.Fatalf("Verify(k1) = %v", err)
+	}
+	srv.set(accesstoken.JWK("k2", k2.public())) // k1 withdrawn
+	now = now.Add(v.MaxAge - time.Second)
+	if _, err := v.Verify(ctx, token(k1, "k1")); err != nil {
+		t.Fatalf("Verify(k1) within MaxAge = %v; the cached set still holds it", err)
+	}
+	now = now.Add(2 * time.Second)
+	if _, err := v.Verify(ctx, token(k1, "k1")); errs.Code(err) != errs.Unauthorized {
+		t.Fatalf("Verify(k1) after MaxAge = %v; want unauthorized: k1 left the JWKS", err)
+	}
+	if _, err := v.Verify(ctx, token(k2, "k2")); err != nil {
+		t.Fatalf("Verify(k2) = %v", err)
+	}
+	// The JWKS goes away: the keys fetched last keep verifying.
+	v.URL = "http://127.0.0.1:1/jwks.json"
+	now = now.Add(2 * v.MaxAge)
+	if _, err := v.Verify(ctx, token(k2, "k2")); err != nil {
+		t.Fatalf("Verify(k2) with the JWKS unreachable = %v; want the cached key", err)
+	}
+}
