@@ -32,8 +32,8 @@ type Auth struct {
 	// JWKSURL is otp-service's key set, e.g. http://127.0.0.1:8081/.well-known/jwks.json.
 	// Empty: customer (bearer) sessions are refused; guest carts still work.
 	JWKSURL  string `mapstructure:"jwks_url" desc:"URL of otp-service's JWKS used to verify customer access tokens, e.g. http://127.0.0.1:8081/.well-known/jwks.json; empty refuses customer (bearer) sessions, guest carts still work"`
-	Issuer   string `mapstructure:"issuer" desc:"required iss claim of customer access tokens; empty skips the check"`
-	Audience string `mapstructure:"audience" desc:"required aud claim of customer access tokens; empty skips the check"`
+	Issuer   string `mapstructure:"issuer" desc:"required iss claim of customer access tokens (otp-service's tokens.issuer); must be set with jwks_url"`
+	Audience string `mapstructure:"audience" desc:"required aud claim of customer access tokens (one of otp-service's tokens.audience); must be set with jwks_url"`
 }
 
 // Admin configures service callers (magento-bridge, operators).
@@ -153,6 +153,14 @@ func (c *Config) Validate() error {
 	p.Merge("magento", c.Magento.Validate())
 	if c.Auth.JWKSURL != "" {
 		p.URL("auth.jwks_url", c.Auth.JWKSURL)
+		// otp-service always signs both; without the checks a token of any
+		// other issuer or audience signed by a published key would pass.
+		if c.Auth.Issuer == "" {
+			p.Add("auth.issuer", "must be set with auth.jwks_url (otp-service's tokens.issuer)")
+		}
+		if c.Auth.Audience == "" {
+			p.Add("auth.audience", "must be set with auth.jwks_url (one of otp-service's tokens.audience)")
+		}
 	}
 	for i, t := range c.Admin.ServiceTokens {
 		if len(t.Reveal()) < 16 {

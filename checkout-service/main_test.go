@@ -78,7 +78,7 @@ func startWith(t testing.TB, n int, tweak func(*Config)) *harness {
 	cfg.Redis = cachetest.NewConfig(t)
 	cfg.Magento.BaseURL = "http://" + mln.Addr().String()
 	cfg.Magento.AdminUsername, cfg.Magento.AdminPassword = "admin", "admin123"
-	cfg.Auth.JWKSURL = jwks.URL
+	cfg.Auth.JWKSURL, cfg.Auth.Issuer, cfg.Auth.Audience = jwks.URL, "otp-test", "magefleet"
 	cfg.Admin.ServiceTokens = []config.Secret{serviceToken}
 	cfg.Checkout.ReconcileEvery = 200 * time.Millisecond
 	cfg.Checkout.RulesPoll = 100 * time.Millisecond
@@ -346,7 +346,7 @@ func TestCustomerSessionWithAccessToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := func(sub string, cust int64, exp time.Duration) string {
-		j := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"sub": sub, "magento_customer_id": cust, "exp": time.Now().Add(exp).Unix()})
+		j := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"sub": sub, "iss": "otp-test", "aud": "magefleet", "magento_customer_id": cust, "exp": time.Now().Add(exp).Unix()})
 		j.Header["kid"] = "k1"
 		s, err := j.SignedString(h.key)
 		if err != nil {

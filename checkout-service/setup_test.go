@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"go.uber.org/zap"
@@ -96,5 +97,32 @@ gateways:
 	bad.Gateways = map[string]Gateway{"x": {Kind: "bitcoin", Currencies: []string{"USD"}}}
 	if err := bad.Validate(); err == nil {
 		t.Fatal("an unknown gateway kind was accepted")
+	}
+}
+
+// With a JWKS, the issuer and audience of customer tokens must be checked:
+// otp-service always signs both.
+func TestConfigJWKSNeedsIssuerAndAudience(t *testing.T) {
+	tests := []struct {
+		issuer, audience string
+		wantErr          []string
+	}{
+		{"https://secure.shop.example/auth", "magefleet", nil},
+		{"", "magefleet", []string{"auth.issuer"}},
+		{"https://secure.shop.example/auth", "", []string{"auth.audience"}},
+		{"", "", []string{"auth.issuer", "auth.audience"}},
+	}
+	for _, tt := range tests {
+		cfg := DefaultConfig()
+		cfg.Auth.JWKSURL, cfg.Auth.Issuer, cfg.Auth.Audience = "http://127.0.0.1:8081/.well-known/jwks.json", tt.issuer, tt.audience
+		err := cfg.Validate()
+		for _, w := range tt.wantErr {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("issuer %q, audience %q: Validate() = %v; want %s named", tt.issuer, tt.audience, err, w)
+			}
+		}
+		if len(tt.wantErr) == 0 && err != nil && strings.Contains(err.Error(), "auth.") {
+			t.Errorf("issuer %q, audience %q: Validate() = %v; want no auth error", tt.issuer, tt.audience, err)
+		}
 	}
 }
