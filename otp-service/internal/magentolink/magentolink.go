@@ -47,6 +47,7 @@ func (c Config) Validate() error {
 // Client is the part of *magento.Client this package uses.
 type Client interface {
 	CustomerByEmail(ctx context.Context, email string, websiteID int) (*magento.Customer, error)
+	Customer(ctx context.Context, id int64) (*magento.Customer, error)
 	CreateCustomer(ctx context.Context, cust magento.Customer, password string) (*magento.Customer, error)
 	GenerateCustomerTokenAsAdmin(ctx context.Context, email string) (string, error)
 }
@@ -112,25 +113,37 @@ func (c *Customers) CustomerToken(ctx context.Context, customerID int64, email s
 	if ok {
 		return tok, until, nil
 	}
-	return c.mint(ctx, key, email, true)
+	return c.mint(ctx, key, customerID, email, true)
 }
 
 // FirstToken implements otp.Customers: a customer created moments ago has
 // no cached token, so it mints one without reading the cache.
 func (c *Customers) FirstToken(ctx context.Context, customerID int64, email string) (string, time.Time, error) {
-	return c.mint(ctx, c.tokenKey(customerID), email, false)
+	return c.mint(ctx, c.tokenKey(customerID), customerID, email, false)
 }
 
 // mint runs one generateCustomerTokenAsAdmin per customer at a time and
-// caches its token. recheck looks in the cache again first: a flight that
-// finished between the caller's read and this one has cached a token.
-func (c *Customers) mint(ctx context.Context, key, email string, recheck bool) (string, time.Time, error) {
+// caches its token. recheck (an existing customer) looks in the cache again
+// first, as a flight that finished between the caller's read and this one
+// has cached a token, and reads the customer's email by id before minting:
+// generateCustomerTokenAsAdmin names the customer by email, and the email
+// recorded at link time goes stale when the customer changes it in Magento
+// (and another customer may have taken the old one since).
+func (c *Customers) mint(ctx context.Context, key string, customerID int64, email string, recheck bool) (string, time.Time, error) {
 	keep := c.cfg.Lifetime - c.cfg.RenewBefore
 	v, err, _ := c.sf.Do(key, func() (any, error) {
 		if recheck {
 			if tok, until, ok, _ := c.cached(ctx, key); ok {
 				return minted{tok, until}, nil
 			}
+			cust, err := c.mc.Customer(ctx, customerID)
+			if err != nil {
+				return nil, fmt.Errorf("magento customer %d: %w", customerID, err)
+			}
+			if cust.ID != customerID || cust.Email == "" {
+				return nil, errs.E(errs.Unavailable, "Magento answered customer %d with another customer.", customerID)
+			}
+			email = cust.Email
 		}
 		tok, err := c.mc.GenerateCustomerTokenAsAdmin(ctx, email)
 		if err != nil {

@@ -116,3 +116,30 @@ func TestFirstTokenMintsWithoutReadingAndCaches(t *testing.T) {
 		t.Error("FirstToken for an unknown customer succeeded")
 	}
 }
+
+// The email recorded at link time goes stale when the customer changes it in
+// Magento, and another customer may take the old address: the token must be
+// minted for the linked customer id, never for whoever holds the old email.
+func TestCustomerTokenFollowsTheCustomerIDNotAStaleEmail(t *testing.T) {
+	link, cc := newLink(t)
+	ctx := context.Background()
+	linked, err := link.Create(ctx, "jane.new@example.com", "Jane", "Doe") // Jane changed her email to this
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := link.Create(ctx, "jane.old@example.com", "Mallory", "Doe") // and Mallory took the old one
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := link.CustomerToken(ctx, linked, "jane.old@example.com") // the link still records the old email
+	if err != nil {
+		t.Fatalf("CustomerToken = %v", err)
+	}
+	me, err := cc.Me(ctx, tok)
+	if err != nil {
+		t.Fatalf("Me = %v", err)
+	}
+	if me.ID != linked {
+		t.Fatalf("the token is customer %d's (%s); want the linked customer %d, not %d", me.ID, me.Email, linked, other)
+	}
+}
