@@ -461,6 +461,7 @@ func TestStartRefusesBadDestinations(t *testing.T) {
 		{map[string]any{"phone": "+19005550123"}, otp.CodeNumberNotAllowed},
 		{map[string]any{"phone": "+33612345678"}, otp.CodeCountryNotAllowed},
 		{map[string]any{"email": "nope"}, otp.CodeInvalidEmail},
+		{map[string]any{"email": "jane@gmáil.com"}, otp.CodeInvalidEmail}, // a look-alike of jane@gmail.com
 		{map[string]any{"phone": phoneIN, "email": "a@example.com"}, "invalid"},
 		{map[string]any{"phone": phoneIN, "channel": "email"}, otp.CodeChannelUnavailable},
 		{map[string]any{"phone": phoneIN, "channel": "pigeon"}, "invalid"},

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
 
@@ -109,13 +110,30 @@ func ParsePhone(raw string, allowed []string, prefixDigits int) (Destination, er
 }
 
 // ParseEmail normalises an email address (lower case, no display name).
+// Only ASCII addresses are accepted: an international domain must be given
+// in its ASCII (xn--, punycode) form. Non-ASCII addresses are refused
+// because Magento's case- and accent-insensitive collation (*_general_ci)
+// would match a look-alike such as jane@gmáil.com to jane@gmail.com.
 func ParseEmail(raw string) (Destination, error) {
 	raw = strings.TrimSpace(raw)
+	if !isASCII(raw) {
+		return Destination{}, badRequest(CodeInvalidEmail, "email",
+			"email must be written in ASCII characters only; give an international domain in its xn-- (punycode) form")
+	}
 	a, err := mail.ParseAddress(raw)
 	if err != nil || a.Address != raw || len(raw) > 254 || !strings.Contains(raw[strings.LastIndexByte(raw, '@'):], ".") {
 		return Destination{}, badRequest(CodeInvalidEmail, "email", "email is not a valid address such as jane@example.com")
 	}
 	return Destination{Kind: KindEmail, Value: strings.ToLower(raw)}, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // NormalizeTestDestination parses a test number's key without the

@@ -82,13 +82,48 @@ func TestParsePhone(t *testing.T) {
 }
 
 func TestParseEmail(t *testing.T) {
-	if d, err := ParseEmail("Jane.Doe@Example.com"); err != nil || d.Value != "jane.doe@example.com" {
-		t.Errorf("ParseEmail = %+v, %v", d, err)
+	tests := []struct {
+		in, want string // want "" for a refused address
+	}{
+		{"Jane.Doe@Example.com", "jane.doe@example.com"},
+		{" jane@example.com ", "jane@example.com"},
+		{"jane+shop@example.co.uk", "jane+shop@example.co.uk"},
+		{"o'brien@example.com", "o'brien@example.com"},
+		// An international domain in its ASCII (punycode) form.
+		{"jane@xn--gmil-6na.com", "jane@xn--gmil-6na.com"},
+		{"jane", ""},
+		{"Jane <jane@example.com>", ""},
+		{"jane@localhost", ""},
+		{"@example.com", ""},
+		{strings.Repeat("a", 250) + "@example.com", ""},
+		// Look-alikes: Magento's *_general_ci collation matches them to
+		// jane@gmail.com, so they must never reach it.
+		{"jane@gmáil.com", ""},       // precomposed á (U+00E1)
+		{"jane@gma\u0301il.com", ""}, // a + combining acute (U+0301)
+		{"jane@gmаil.com", ""},       // Cyrillic а (U+0430)
+		{"jáne@gmail.com", ""},       // non-ASCII local part
+		{"jane@gmail.com\u200b", ""}, // zero-width space
+		{"jane@ｇmail.com", ""},       // fullwidth ｇ
+		{"jane@gmail.\u212aom", ""},  // Kelvin sign, folds to k
+		{"\"jäne\"@gmail.com", ""},   // quoted non-ASCII local part
 	}
-	for _, bad := range []string{"jane", "Jane <jane@example.com>", "jane@localhost", "@example.com", strings.Repeat("a", 250) + "@example.com"} {
-		if _, err := ParseEmail(bad); errs.Code(err) != CodeInvalidEmail {
-			t.Errorf("ParseEmail(%q) = %v; want %s", bad, err, CodeInvalidEmail)
+	for _, tt := range tests {
+		d, err := ParseEmail(tt.in)
+		if tt.want == "" {
+			var e *errs.Error
+			if !errors.As(err, &e) || e.Code != CodeInvalidEmail || errs.Status(err) != 400 || e.Fields["email"] == "" {
+				t.Errorf("ParseEmail(%q) = %+v, %v; want 400 %s on field email", tt.in, d, err, CodeInvalidEmail)
+			}
+			continue
 		}
+		if err != nil || d.Value != tt.want || d.Kind != KindEmail {
+			t.Errorf("ParseEmail(%q) = %+v, %v; want %s", tt.in, d, err, tt.want)
+		}
+	}
+	// The refusal says how to write an international address.
+	_, err := ParseEmail("jane@gmáil.com")
+	if e := errs.As(err); !strings.Contains(e.Message, "xn--") {
+		t.Errorf("ParseEmail(non-ASCII) message %q; want a hint at the xn-- (punycode) form", e.Message)
 	}
 }
 
