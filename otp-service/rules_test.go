@@ -93,6 +93,12 @@ func TestLimits(t *testing.T) {
 			c.OTP.Limits.VerifiesPerDest = otp.Rate{Count: 2, Window: time.Hour}
 		})
 		id := e.startPhone(phoneN(1))
+		// Ids made up with the destination's tag (which every start shows)
+		// are not its challenge: they spend nothing of its limit.
+		for i := range 5 {
+			junk := id[:12] + fmt.Sprintf("junk%016d", i)
+			wantStatus(t, fmt.Sprintf("made-up id #%d", i+1), e.post("/v1/otp/verify", map[string]any{"challenge_id": junk, "code": "123456"}), 410, otp.CodeChallengeGone)
+		}
 		for i := range 2 {
 			wantStatus(t, fmt.Sprintf("verify #%d", i+1), e.post("/v1/otp/verify", map[string]any{"challenge_id": id, "code": wrongCode(e, phoneN(1))}), 401, otp.CodeInvalidCode)
 		}

@@ -61,7 +61,7 @@ const (
 	AttemptOK      AttemptStatus = iota // counted; compare the code
 	AttemptMissing                      // unknown, expired, used or replaced by a resend
 	AttemptLocked                       // more than MaxAttempts: the challenge is now deleted
-	AttemptLimited                      // the destination's verify limit is exceeded
+	AttemptLimited                      // a verify limit (the IP's or the destination's) is exceeded
 )
 
 // AttemptResult is what counting a verify attempt found.
@@ -95,7 +95,8 @@ type Store interface {
 	// Attempt counts one verify against the ip limit, the destination's
 	// verify limit and the challenge's attempts, atomically and before any
 	// comparison, and returns the challenge with the destination's cached
-	// login data.
+	// login data. A verify of an id that is not the destination's current
+	// challenge counts against the ip limit only.
 	Attempt(ctx context.Context, id string, ip, dest Limit, maxAttempts int, now time.Time) (*AttemptResult, error)
 	// Consume deletes the challenge if it is still there; exactly one caller
 	// gets true. It records a verification for the breaker scopes.

@@ -152,13 +152,16 @@ return 1`)
 // attemptScript counts a verify against the destination's verify limit and
 // the challenge's attempts before anything is compared, and returns the
 // challenge's fields. The challenge dies once its attempts are exhausted.
+// Only a verify of the destination's current challenge counts: ids that are
+// not it (made up with the destination's tag, or replaced) answer missing
+// and spend nothing, so nobody who learns a tag can spend its verify limit.
 var attemptScript = redis.NewScript(limitLua + `
+local h = redis.call('HMGET', KEYS[1], 'id', 'kid', 'mac', 'kind', 'dest', 'country', 'prefix', 'channel', 'client', 'locale', 'exp', 'prov')
+if not h[1] or h[1] ~= ARGV[1] then return {'missing'} end
 if tonumber(ARGV[3]) > 0 then
   local wait = hit(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
   if wait > 0 then return {'limited', wait} end
 end
-local h = redis.call('HMGET', KEYS[1], 'id', 'kid', 'mac', 'kind', 'dest', 'country', 'prefix', 'channel', 'client', 'locale', 'exp', 'prov')
-if not h[1] or h[1] ~= ARGV[1] then return {'missing'} end
 local a = redis.call('HINCRBY', KEYS[1], 'att', 1)
 if a > tonumber(ARGV[2]) then
   redis.call('DEL', KEYS[1])
@@ -426,7 +429,10 @@ func (r *Redis) AbortStart(ctx context.Context, id string) error {
 
 // Attempt implements otp.Store: the IP limit and the attempt script run in
 // one pipeline, one round trip; the script also reads the destination's
-// cached identity and Magento token.
+// cached identity and Magento token. The IP limit counts every verify, of
+// challenges that exist or not (it bounds guessing ids); the destination's
+// verify limit and the challenge's attempts count only verifies of the
+// destination's current challenge.
 func (r *Redis) Attempt(ctx context.Context, id string, ip, dest otp.Limit, maxAttempts int, now time.Time) (*otp.AttemptResult, error) {
 	keys := []string{r.challengeKey(id), r.destKey(id, "vl"), r.destKey(id, "idn"), r.destKey(id, "mtok")}
 	cmds, err := r.pipelined(ctx, func(p redis.Pipeliner) {

@@ -163,3 +163,44 @@ func testConsumeOnce(t *testing.T, r *Redis) {
 		t.Errorf("%d of 20 concurrent Consume calls won; want 1", won.Load())
 	}
 }
+
+// The tag that starts a destination's challenge ids is no secret (every
+// start answers one), so ids made up with it must not spend the
+// destination's verify limit: only verifies of its current challenge do. The
+// IP limit still counts every verify.
+func TestMadeUpIDsDoNotSpendTheDestinationsVerifies(t *testing.T) {
+	onEachRedis(t, testMadeUpIDsDoNotSpendTheDestinationsVerifies)
+}
+
+func testMadeUpIDsDoNotSpendTheDestinationsVerifies(t *testing.T, r *Redis) {
+	ctx := context.Background()
+	now := time.Now()
+	const tag = "JJJJJJJJJJJJ"
+	c := challenge(tag, 1, now)
+	if _, err := r.Start(ctx, otp.Gate{Now: now, Breaker: breaker}, c); err != nil {
+		t.Fatal(err)
+	}
+	dest := otp.Limit{Name: "verifies_per_destination", Subject: tag, Count: 3, Window: 10 * time.Minute}
+	attacker := otp.Limit{Name: "verifies_per_ip", Subject: "198.51.100.7", Count: 16, Window: 10 * time.Minute}
+	victim := otp.Limit{Name: "verifies_per_ip", Subject: "203.0.113.8", Count: 100, Window: 10 * time.Minute}
+	for i := range 17 {
+		at, err := r.Attempt(ctx, challenge(tag, 100+i, now).ID, attacker, dest, 5, now)
+		want := otp.AttemptMissing
+		if i == 16 {
+			want = otp.AttemptLimited // the attacker's IP limit counted every one
+		}
+		if err != nil || at.Status != want {
+			t.Fatalf("made-up id #%d: Attempt = %+v, %v; want status %v", i+1, at, err, want)
+		}
+	}
+	for i := range 4 {
+		at, err := r.Attempt(ctx, c.ID, victim, dest, 5, now)
+		want := otp.AttemptOK
+		if i == 3 {
+			want = otp.AttemptLimited // verifies of the real challenge do count
+		}
+		if err != nil || at.Status != want {
+			t.Fatalf("victim's verify #%d after 17 made-up ids: Attempt = %+v, %v; want status %v", i+1, at, err, want)
+		}
+	}
+}
