@@ -9,7 +9,8 @@
 // shipping, the coupon H20 (20% off), the offline payment methods checkmo and
 // purchaseorder, order placement that deactivates the quote (a second
 // placement is 404), invoices, offline refunds (credit memos), customers
-// unique by email per website, admin tokens (optionally behind Google TFA),
+// unique by email per website (text compared as Magento's MySQL collation
+// does, ignoring case and accents), admin tokens (optionally behind Google TFA),
 // customer tokens, OAuth 1.0a and bearer integration tokens, and searches
 // with searchCriteria (orders, invoices, credit memos, customers, products). Errors use Magento's bodies ({"message","parameters"})
 // and statuses. Every response validates against Magento's published schema

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -460,5 +461,39 @@ func TestInvoiceSearch(t *testing.T) {
 	}
 	if r := h.do(t, "GET", "/rest/V1/invoices", "", auth...); r.status != 400 {
 		t.Errorf("GET /V1/invoices without searchCriteria = %d; want 400", r.status)
+	}
+}
+
+// Magento's customer_entity.email uses a case- and accent-insensitive
+// collation (utf8mb4_general_ci): eq matches jane@gmáil.com to
+// jane@gmail.com, and the two cannot both exist in one website.
+func TestCustomerEmailCollation(t *testing.T) {
+	h := newHarness(t, magentosandbox.Options{})
+	auth := []string{"Authorization", "Bearer " + h.adminToken(t)}
+	if r := h.do(t, "POST", "/rest/V1/customers", `{"customer":{"email":"jane@gmail.com","firstname":"Jane","lastname":"Doe"}}`, auth...); r.status != 200 {
+		t.Fatalf("create jane@gmail.com = %d %s", r.status, r.body)
+	}
+	for _, q := range []string{"jane@gmail.com", "JANE@Gmail.com", "jane@gmáil.com", "jane@gma\u0301il.com", "JÄNE@GMAIL.COM"} {
+		path := "/rest/V1/customers/search?searchCriteria[filterGroups][0][filters][0][field]=email&searchCriteria[filterGroups][0][filters][0][conditionType]=eq&searchCriteria[filterGroups][0][filters][0][value]=" + url.QueryEscape(q)
+		r := h.do(t, "GET", path, "", auth...)
+		var res struct {
+			Items []struct {
+				Email string `json:"email"`
+			} `json:"items"`
+		}
+		r.json(t, &res)
+		if r.status != 200 || len(res.Items) != 1 || res.Items[0].Email != "jane@gmail.com" {
+			t.Errorf("search email eq %q = %d %s; want jane@gmail.com, as Magento's collation matches it", q, r.status, r.body)
+		}
+	}
+	for _, q := range []string{"jane@gmаil.com" /* Cyrillic а */, "jane@gmail.co"} {
+		path := "/rest/V1/customers/search?searchCriteria[filterGroups][0][filters][0][field]=email&searchCriteria[filterGroups][0][filters][0][value]=" + url.QueryEscape(q)
+		if r := h.do(t, "GET", path, "", auth...); !strings.Contains(string(r.body), `"total_count":0`) {
+			t.Errorf("search email eq %q = %d %s; want no match", q, r.status, r.body)
+		}
+	}
+	r := h.do(t, "POST", "/rest/V1/customers", `{"customer":{"email":"jane@gmáil.com","firstname":"Mallory","lastname":"M"}}`, auth...)
+	if r.status != 400 || !strings.Contains(string(r.body), "already exists") {
+		t.Errorf("create jane@gmáil.com beside jane@gmail.com = %d %s; want 400 duplicate email", r.status, r.body)
 	}
 }

@@ -8,6 +8,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/magefleet/platform/internal/magento"
 )
@@ -140,7 +144,28 @@ func compare(a, b string) int {
 		}
 		return 0
 	}
-	return strings.Compare(strings.ToLower(a), strings.ToLower(b))
+	return strings.Compare(collate(a), collate(b))
+}
+
+// collate returns the form in which Magento's MySQL collation
+// (utf8mb4_general_ci, the default of its text columns) compares s: case
+// and accents are ignored, so "JÄNE@Gmáil.com" equals "jane@gmail.com".
+// Letters of other scripts stay distinct (Cyrillic а is not a).
+func collate(s string) string {
+	ascii := true
+	for i := 0; i < len(s) && ascii; i++ {
+		ascii = s[i] < utf8.RuneSelf
+	}
+	if ascii {
+		return strings.ToLower(s)
+	}
+	var b strings.Builder
+	for _, r := range norm.NFD.String(s) {
+		if !unicode.Is(unicode.Mn, r) {
+			b.WriteRune(unicode.ToLower(r))
+		}
+	}
+	return b.String()
 }
 
 func likeRE(pattern string) *regexp.Regexp {

@@ -2,7 +2,6 @@ package magentosandbox
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/magefleet/platform/internal/magento"
@@ -187,7 +186,7 @@ func (st *state) newQuote(storeID int, customerID int64, now time.Time, guest bo
 }
 
 func (st *state) customerByEmail(email string, websiteID int) *customer {
-	for _, c := range st.byEmail[strings.ToLower(email)] {
+	for _, c := range st.byEmail[collate(email)] {
 		if websiteID == 0 || c.WebsiteID == websiteID {
 			return c
 		}
@@ -196,10 +195,11 @@ func (st *state) customerByEmail(email string, websiteID int) *customer {
 }
 
 // addCustomer stores c and indexes its email, as Magento's unique key on
-// (email, website_id) does. Emails never change in the sandbox.
+// (email, website_id) does, under its collation (see collate). Emails
+// never change in the sandbox.
 func (st *state) addCustomer(c *customer) {
 	st.customers[c.ID] = c
-	k := strings.ToLower(c.Email)
+	k := collate(c.Email)
 	st.byEmail[k] = append(st.byEmail[k], c)
 }
 
