@@ -17,21 +17,56 @@ func (c *Client) SearchCustomers(ctx context.Context, sc SearchCriteria) (*Searc
 	return &out, nil
 }
 
-// CustomerByEmail returns the customer with an email in a website, or
-// errs.NotFound. websiteID 0 searches every website.
+// CustomerByEmail returns the customer whose email is email, ignoring ASCII
+// case only, in a website, or errs.NotFound. websiteID 0 searches every
+// website.
+//
+// Magento's search compares emails under its collation (utf8mb4_general_ci),
+// which ignores accents as well as case: `email eq jane@gmáil.com` finds
+// jane@gmail.com. So every customer the search returns is checked, and
+// only an exact match is returned.
 func (c *Client) CustomerByEmail(ctx context.Context, email string, websiteID int) (*Customer, error) {
-	sc := Where("email", "eq", email).Page(10, 1)
-	if websiteID > 0 {
-		sc = sc.And("website_id", "eq", strconv.Itoa(websiteID))
+	const pageSize, maxPages = 10, 5
+	for page := 1; page <= maxPages; page++ {
+		sc := Where("email", "eq", email).Page(pageSize, page)
+		if websiteID > 0 {
+			sc = sc.And("website_id", "eq", strconv.Itoa(websiteID))
+		}
+		res, err := c.SearchCustomers(ctx, sc)
+		if err != nil {
+			return nil, err
+		}
+		for i := range res.Items {
+			if sameEmail(res.Items[i].Email, email) {
+				return &res.Items[i], nil
+			}
+		}
+		if page*pageSize >= res.TotalCount {
+			break
+		}
 	}
-	res, err := c.SearchCustomers(ctx, sc)
-	if err != nil {
-		return nil, err
+	return nil, errs.E(errs.NotFound, "no customer with that email")
+}
+
+// sameEmail reports whether a and b are equal ignoring ASCII case. Unlike
+// strings.EqualFold it folds nothing else: the Kelvin sign (U+212A) is not k.
+func sameEmail(a, b string) bool {
+	if len(a) != len(b) {
+		return false
 	}
-	if len(res.Items) == 0 {
-		return nil, errs.E(errs.NotFound, "no customer with that email")
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
 	}
-	return &res.Items[0], nil
+	return true
 }
 
 // Customer returns a customer by id.

@@ -3,6 +3,7 @@ package magento_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -207,5 +208,92 @@ func TestCatalogAndStore(t *testing.T) {
 	res, err := e.client.SearchProducts(ctx, magento.Where("sku", "like", "MH01-%").And("price", "gteq", "50").Page(5, 1))
 	if err != nil || res.TotalCount != 15 || len(res.Items) != 5 {
 		t.Errorf("SearchProducts = %d items of %d, %v; want 5 of 15", len(res.Items), res.TotalCount, err)
+	}
+}
+
+// Magento's email column compares case- and accent-insensitively
+// (utf8mb4_general_ci), so `email eq jane@gmáil.com` finds jane@gmail.com.
+// CustomerByEmail returns only a customer whose email is the one asked for
+// (ignoring ASCII case).
+func TestCustomerByEmailExactMatch(t *testing.T) {
+	e := newEnv(t, magentosandbox.Options{}, nil)
+	ctx := context.Background()
+	jane, err := e.client.CreateCustomer(ctx, magento.Customer{Email: "jane@gmail.com", Firstname: "Jane", Lastname: "Doe"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, email := range []string{"jane@gmail.com", "JANE@Gmail.COM"} {
+		if got, err := e.client.CustomerByEmail(ctx, email, 1); err != nil || got.ID != jane.ID {
+			t.Errorf("CustomerByEmail(%q) = %+v, %v; want customer %d", email, got, err, jane.ID)
+		}
+	}
+	for _, email := range []string{"jane@gmáil.com", "jáne@gmail.com", "JANE@GMÄIL.COM"} {
+		if got, err := e.client.CustomerByEmail(ctx, email, 1); !errs.Is(err, errs.NotFound) {
+			t.Errorf("CustomerByEmail(%q) = %+v, %v; want not_found (Magento's collation matched jane@gmail.com)", email, got, err)
+		}
+	}
+
+	// Whatever the server answers, only an exact match is returned: the
+	// right customer among others, or none.
+	answer := func(emails ...string) *magento.Client {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/integration/admin/token") {
+				w.Write([]byte(`"admintok"`))
+				return
+			}
+			res := magento.SearchResult[magento.Customer]{TotalCount: len(emails)}
+			for i, em := range emails {
+				res.Items = append(res.Items, magento.Customer{ID: int64(i + 1), Email: em, Firstname: "F", Lastname: "L"})
+			}
+			_ = json.NewEncoder(w).Encode(res)
+		}))
+		t.Cleanup(srv.Close)
+		return mustClient(t, srv.URL, nil)
+	}
+	tests := []struct {
+		ask     string
+		answers []string
+		wantID  int64 // 0: not found
+	}{
+		{"jane@gmail.com", []string{"jane@gmáil.com"}, 0},
+		{"jane@gmail.com", []string{"jane@gmáil.com", "JANE@gmail.com"}, 2},
+		{"jane@example.com", []string{"jane@examplе.com"}, 0},      // Cyrillic е
+		{"kate@example.com", []string{"\u212aate@example.com"}, 0}, // Kelvin sign, which Unicode folds to k
+		{"jane@example.com", []string{"other@example.com"}, 0},
+		{"jane@example.com", nil, 0},
+		{"jane@example.com", []string{"jane@example.com"}, 1},
+	}
+	for _, tt := range tests {
+		got, err := answer(tt.answers...).CustomerByEmail(ctx, tt.ask, 1)
+		switch {
+		case tt.wantID == 0 && !errs.Is(err, errs.NotFound):
+			t.Errorf("CustomerByEmail(%q) with answers %q = %+v, %v; want not_found", tt.ask, tt.answers, got, err)
+		case tt.wantID != 0 && (err != nil || got.ID != tt.wantID):
+			t.Errorf("CustomerByEmail(%q) with answers %q = %+v, %v; want customer %d", tt.ask, tt.answers, got, err, tt.wantID)
+		}
+	}
+
+	// Across websites there may be more look-alikes than one page holds:
+	// the exact match is looked for on the following pages too.
+	var pages []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/integration/admin/token") {
+			w.Write([]byte(`"admintok"`))
+			return
+		}
+		page := r.URL.Query().Get("searchCriteria[currentPage]")
+		pages = append(pages, page)
+		res := magento.SearchResult[magento.Customer]{TotalCount: 12}
+		for i := range 10 {
+			res.Items = append(res.Items, magento.Customer{ID: int64(100 + i), Email: "jane@gmáil.com", Firstname: "F", Lastname: "L"})
+		}
+		if page == "2" {
+			res.Items = []magento.Customer{{ID: 7, Email: "Jane@gmail.com", Firstname: "F", Lastname: "L"}}
+		}
+		_ = json.NewEncoder(w).Encode(res)
+	}))
+	t.Cleanup(srv.Close)
+	if got, err := mustClient(t, srv.URL, nil).CustomerByEmail(ctx, "jane@gmail.com", 0); err != nil || got.ID != 7 || fmt.Sprint(pages) != "[1 2]" {
+		t.Errorf("CustomerByEmail over two pages = %+v, %v after pages %v; want customer 7 from page 2", got, err, pages)
 	}
 }
