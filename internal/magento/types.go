@@ -193,18 +193,22 @@ type Payment struct {
 
 // Customer is Magento\Customer\Api\Data\CustomerInterface.
 type Customer struct {
-	ID                  int64              `json:"id,omitempty"`
-	GroupID             int                `json:"group_id,omitempty"`
-	DefaultBilling      string             `json:"default_billing,omitempty"`
-	DefaultShipping     string             `json:"default_shipping,omitempty"`
-	CreatedAt           string             `json:"created_at,omitempty"`
-	UpdatedAt           string             `json:"updated_at,omitempty"`
-	CreatedIn           string             `json:"created_in,omitempty"`
-	Email               string             `json:"email"`
-	Firstname           string             `json:"firstname"`
-	Lastname            string             `json:"lastname"`
-	StoreID             int                `json:"store_id,omitempty"`
-	WebsiteID           int                `json:"website_id,omitempty"`
+	ID              int64  `json:"id,omitempty"`
+	GroupID         int    `json:"group_id,omitempty"`
+	DefaultBilling  string `json:"default_billing,omitempty"`
+	DefaultShipping string `json:"default_shipping,omitempty"`
+	CreatedAt       string `json:"created_at,omitempty"`
+	UpdatedAt       string `json:"updated_at,omitempty"`
+	CreatedIn       string `json:"created_in,omitempty"`
+	Email           string `json:"email"`
+	Firstname       string `json:"firstname"`
+	Lastname        string `json:"lastname"`
+	StoreID         int    `json:"store_id,omitempty"`
+	WebsiteID       int    `json:"website_id,omitempty"`
+	// Confirmation is the key of an account still waiting for its email
+	// confirmation (customer/create_account/confirm); "" once confirmed or
+	// when none was required.
+	Confirmation        string             `json:"confirmation,omitempty"`
 	Addresses           []CustomerAddress  `json:"addresses,omitempty"`
 	ExtensionAttributes *CustomerExtension `json:"extension_attributes,omitempty"`
 }

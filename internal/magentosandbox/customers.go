@@ -100,6 +100,9 @@ func (s *Sandbox) customerToken(w http.ResponseWriter, r *http.Request) error {
 	if cust == nil || cust.Password == "" || cust.Password != *c.Password {
 		return errf(http.StatusUnauthorized, msgBadSignIn, nil)
 	}
+	if cust.Confirmation != "" {
+		return errf(http.StatusUnauthorized, msgNotConfirmed, nil)
+	}
 	tok := s.issue(token{customerID: cust.ID, expires: s.opts.Now().Add(s.opts.CustomerTokenLifetime)})
 	writeJSON(w, http.StatusOK, tok)
 	return nil
@@ -144,6 +147,13 @@ func (s *Sandbox) createCustomer(w http.ResponseWriter, r *http.Request) error {
 	nc.ID, nc.WebsiteID, nc.StoreID, nc.CreatedAt, nc.UpdatedAt, nc.CreatedIn = s.st.nextCustomer, website, 1, now, now, "Default Store View"
 	if nc.GroupID == 0 {
 		nc.GroupID = 1
+	}
+	// Magento's ResourceModel\Customer::_beforeSave: a new customer with a
+	// password waits for email confirmation when the store requires it; one
+	// without a password never does.
+	nc.Confirmation = ""
+	if s.opts.ConfirmAccounts && req.Password != "" {
+		nc.Confirmation = randomToken(16)
 	}
 	ext := magento.CustomerExtension{IsSubscribed: new(bool), AssistanceAllowed: magento.AssistanceDenied}
 	if c.ExtensionAttributes != nil && c.ExtensionAttributes.AssistanceAllowed != 0 {

@@ -82,6 +82,11 @@ type Options struct {
 	IntegrationAsBearer bool
 	// DisableLoginAsCustomer turns the Login as Customer module off.
 	DisableLoginAsCustomer bool
+	// ConfirmAccounts mirrors customer/create_account/confirm: a customer
+	// created with a password gets a confirmation key (shown as
+	// "confirmation") and cannot log in with the password until the email
+	// is confirmed. Customers created without a password never wait.
+	ConfirmAccounts bool
 	// TaxRate applies to taxable items shipped to TaxCountry/TaxRegionCode;
 	// defaults 0.0825, US, CA. A negative TaxRate disables tax.
 	TaxRate       float64
@@ -221,6 +226,7 @@ const (
 	msgNoRoute           = "Request does not match any route."
 	msgNotAuthorized     = "The consumer isn't authorized to access %resources."
 	msgBadSignIn         = "The account sign-in was incorrect or your account is temporarily disabled. Correct the sign-in and try again."
+	msgNotConfirmed      = "This account isn't confirmed. Verify and try again."
 	msgUseTFA            = "Please use the 2fa provider-specific endpoints to obtain a token."
 	msgInvalidOTP        = "Invalid code."
 	msgProductMissing    = "The product that was requested doesn't exist. Verify the product and try again."

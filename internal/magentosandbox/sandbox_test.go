@@ -497,3 +497,32 @@ func TestCustomerEmailCollation(t *testing.T) {
 		t.Errorf("create jane@gmáil.com beside jane@gmail.com = %d %s; want 400 duplicate email", r.status, r.body)
 	}
 }
+
+// With customer/create_account/confirm on, an account created with a
+// password waits for its email confirmation: it carries a confirmation key
+// and cannot log in with its password. An account created without a
+// password never waits (Magento's ResourceModel\Customer::_beforeSave).
+func TestConfirmAccounts(t *testing.T) {
+	for _, confirm := range []bool{false, true} {
+		h := newHarness(t, magentosandbox.Options{ConfirmAccounts: confirm})
+		auth := []string{"Authorization", "Bearer " + h.adminToken(t)}
+		var withPW, without struct {
+			Confirmation string `json:"confirmation"`
+		}
+		r := h.do(t, "POST", "/rest/V1/customers", `{"customer":{"email":"pw@example.com","firstname":"P","lastname":"W"},"password":"Secret-pass1"}`, auth...)
+		r.json(t, &withPW)
+		r = h.do(t, "POST", "/rest/V1/customers", `{"customer":{"email":"nopw@example.com","firstname":"N","lastname":"P"}}`, auth...)
+		r.json(t, &without)
+		if (withPW.Confirmation != "") != confirm || without.Confirmation != "" {
+			t.Errorf("confirm %v: confirmation with a password %q, without %q; want set only with a password and confirm on", confirm, withPW.Confirmation, without.Confirmation)
+		}
+		search := h.do(t, "GET", "/rest/V1/customers/search?searchCriteria[filterGroups][0][filters][0][field]=email&searchCriteria[filterGroups][0][filters][0][value]=pw@example.com", "", auth...)
+		if got := strings.Contains(string(search.body), `"confirmation":"`); got != confirm {
+			t.Errorf("confirm %v: search shows the confirmation key: %v (%s)", confirm, got, search.body)
+		}
+		login := h.do(t, "POST", "/rest/V1/integration/customer/token", `{"username":"pw@example.com","password":"Secret-pass1"}`)
+		if want := map[bool]int{false: 200, true: 401}[confirm]; login.status != want || confirm && !strings.Contains(string(login.body), "isn't confirmed") {
+			t.Errorf("confirm %v: password login = %d %s; want %d", confirm, login.status, login.body, want)
+		}
+	}
+}
