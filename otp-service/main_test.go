@@ -92,7 +92,13 @@ func testConfig(tb testing.TB, mageURL string) *Config {
 // production starts it.
 func newEnv(tb testing.TB, opts ...func(*Config)) *env {
 	tb.Helper()
-	sb := magentosandbox.New(magentosandbox.Options{})
+	return newEnvWithMagento(tb, magentosandbox.Options{}, opts...)
+}
+
+// newEnvWithMagento is newEnv over a sandbox Magento built with sbOpts.
+func newEnvWithMagento(tb testing.TB, sbOpts magentosandbox.Options, opts ...func(*Config)) *env {
+	tb.Helper()
+	sb := magentosandbox.New(sbOpts)
 	ms := httptest.NewServer(sb.Handler())
 	tb.Cleanup(ms.Close)
 	cfg := testConfig(tb, ms.URL)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/magefleet/platform/internal/config"
 	"github.com/magefleet/platform/internal/magento"
+	"github.com/magefleet/platform/internal/magentosandbox"
 	"github.com/magefleet/platform/otp-service/internal/otp"
 	"github.com/magefleet/platform/otp-service/internal/tokens"
 )
@@ -428,6 +429,59 @@ func TestNeverLinkByAddressPhone(t *testing.T) {
 	}
 	if !e.waitAudit("link", 1) {
 		t.Error("no link audit event")
+	}
+}
+
+// An email code does not claim a Magento account that still waits for its
+// email confirmation: anyone may register any address on the storefront,
+// and claiming it would share that account with whoever registered it. The
+// refusal is audited and links nothing.
+func TestEmailCodeDoesNotClaimUnconfirmedAccount(t *testing.T) {
+	e := newEnvWithMagento(t, magentosandbox.Options{ConfirmAccounts: true})
+	mc, err := magento.New(e.cfg.Magento)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	squatter, err := mc.CreateCustomer(ctx, magento.Customer{Email: "asha@example.com", Firstname: "Not", Lastname: "Asha", WebsiteID: 1}, "Squatter-pass1")
+	if err != nil || squatter.Confirmation == "" {
+		t.Fatalf("storefront registration = %+v, %v; want an account waiting for confirmation", squatter, err)
+	}
+	r := e.post("/v1/otp/start", map[string]any{"email": "asha@example.com"})
+	wantStatus(t, "start email", r, 202, "")
+	vr := e.post("/v1/otp/verify", map[string]any{"challenge_id": kb2id(r), "code": e.lastCode("asha@example.com")})
+	wantStatus(t, "verify the email of an unconfirmed account", vr, 403, "email_unconfirmed")
+	if msg := vr.json(t)["error"].(map[string]any)["message"].(string); !strings.Contains(msg, "confirm") {
+		t.Errorf("message %q does not tell the shopper to confirm the email first", msg)
+	}
+	var n int
+	if err := e.db.QueryRow("SELECT COUNT(*) FROM otp_identities WHERE value = ?", "asha@example.com").Scan(&n); err != nil || n != 0 {
+		t.Errorf("identities for the unconfirmed email = %d, %v; want none", n, err)
+	}
+	if !e.waitAudit("claim_refused", 1) {
+		t.Error("no claim_refused audit event")
+	}
+
+	// A phone session cannot link itself to it either.
+	phone := e.login(phoneN(4))
+	e.clock.Advance(2 * time.Minute)
+	r = e.post("/v1/otp/start", map[string]any{"email": "asha@example.com"})
+	wantStatus(t, "start email for a link", r, 202, "")
+	vr = e.post("/v1/otp/verify", map[string]any{"challenge_id": kb2id(r), "code": e.lastCode("asha@example.com")},
+		"Authorization", "Bearer "+phone["access_token"].(string))
+	wantStatus(t, "link to an unconfirmed account", vr, 403, "email_unconfirmed")
+
+	// An account created without a password (as this service creates them)
+	// never waits, and an email unknown to Magento gets a new customer.
+	for _, email := range []string{"nopw@example.com", "fresh@example.com"} {
+		if email == "nopw@example.com" {
+			if _, err := mc.CreateCustomer(ctx, magento.Customer{Email: email, Firstname: "N", Lastname: "P", WebsiteID: 1}, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := e.post("/v1/otp/start", map[string]any{"email": email})
+		wantStatus(t, "start "+email, r, 202, "")
+		wantStatus(t, "verify "+email, e.post("/v1/otp/verify", map[string]any{"challenge_id": kb2id(r), "code": e.lastCode(email)}), 200, "")
 	}
 }
 

@@ -191,6 +191,15 @@ type Customers interface {
 	FirstToken(ctx context.Context, customerID int64, email string) (token string, useUntil time.Time, err error)
 }
 
+// Confirmations tells whether a Magento customer's account still waits for
+// its email confirmation (customer/create_account/confirm): Magento then
+// holds a confirmation key for it.
+type Confirmations interface {
+	// PendingConfirmation reports whether the customer has yet to confirm
+	// their email address.
+	PendingConfirmation(ctx context.Context, customerID int64) (bool, error)
+}
+
 // AccessClaims is what an access token says.
 type AccessClaims struct {
 	Subject    string   // the Magento customer id
@@ -238,6 +247,9 @@ const (
 	EventRevoke  = "revoke"
 	EventBreaker = "breaker_trip"
 	EventLink    = "link"
+	// EventClaimRefused: an email code did not claim an existing Magento
+	// customer (its account waits for email confirmation).
+	EventClaimRefused = "claim_refused"
 )
 
 // Auditor records events without blocking the request.

@@ -34,6 +34,9 @@ const (
 	CodeInvalidRefresh = "invalid_refresh_token" // 401
 	CodeRefreshReused  = "refresh_token_reused"  // 401: the family is revoked
 	CodeDeliveryFailed = "delivery_failed"       // 503: every provider failed
+	// CodeEmailUnconfirmed (403): the email's Magento account waits for its
+	// email confirmation, so a code cannot claim it.
+	CodeEmailUnconfirmed = "email_unconfirmed"
 )
 
 // Deps are a Service's collaborators.
@@ -53,6 +56,9 @@ type Deps struct {
 	// family.
 	RefreshTTL    time.Duration
 	SessionMaxAge time.Duration
+	// Confirmations is asked before an email code claims an existing
+	// Magento customer; without it no existing customer is claimed.
+	Confirmations Confirmations
 }
 
 // Service runs code logins. Build it with New.
@@ -329,7 +335,9 @@ type Session struct {
 // finds or creates the identity and its Magento customer and issues tokens.
 // Errors: errs.RateLimited (429); CodeInvalidCode (401) for a wrong code;
 // CodeChallengeGone (410) for an unknown, expired, used, replaced or locked
-// challenge; errs.Unavailable when Magento cannot create the customer.
+// challenge; CodeEmailUnconfirmed (403) when an email code would claim a
+// Magento account that waits for its email confirmation; errs.Unavailable
+// when Magento cannot create the customer.
 func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Session, error) {
 	if !ValidChallengeID(req.ChallengeID) {
 		return nil, s.gone()
@@ -405,6 +413,10 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 	id, created, newCustomer := at.Identity, false, false
 	if id == nil || id.Kind != c.Dest.Kind || id.Value != c.Dest.Value {
 		if id, created, newCustomer, err = s.identity(ctx, c.Dest, now); err != nil {
+			if errs.Is(err, CodeEmailUnconfirmed) {
+				s.audit(Event{At: now, Type: EventClaimRefused, Subject: c.Dest.Masked(), Channel: string(c.Channel), Country: c.Dest.Country,
+					IP: meta.IP, ClientID: c.ClientID, RequestID: meta.RequestID, Detail: "magento customer awaits email confirmation"})
+			}
 			return nil, err
 		}
 	}
@@ -484,7 +496,9 @@ func (s *Service) gone() error {
 // customer is too. A phone is never matched to an existing customer (not
 // even by an address phone): it gets a new customer with a placeholder
 // email. An email proved by code may claim the existing customer with that
-// email.
+// email, unless that customer's account waits for its email confirmation
+// (CodeEmailUnconfirmed): anyone may register any address on the
+// storefront, and the claim would share the account with its registrant.
 func (s *Service) identity(ctx context.Context, d Destination, now time.Time) (id *Identity, created, newCustomer bool, err error) {
 	id, err = s.d.Identities.FindIdentity(ctx, d.Kind, d.Value)
 	if err == nil {
@@ -497,7 +511,15 @@ func (s *Service) identity(ctx context.Context, d Destination, now time.Time) (i
 	if d.Kind == KindEmail {
 		id.MagentoEmail = d.Value
 		id.MagentoCustomerID, err = s.d.Customers.FindByEmail(ctx, d.Value)
-		if errs.Is(err, errs.NotFound) {
+		switch {
+		case err == nil:
+			var pending bool
+			if pending, err = s.pendingConfirmation(ctx, id.MagentoCustomerID); err == nil && pending {
+				return nil, false, false, &errs.Error{Code: CodeEmailUnconfirmed, Status: http.StatusForbidden,
+					Message: "This email address belongs to a store account that has not been confirmed yet. " +
+						"Confirm your email first with the link the store sent to this address, then ask for a new code."}
+			}
+		case errs.Is(err, errs.NotFound):
 			newCustomer = true
 			id.MagentoCustomerID, err = s.d.Customers.Create(ctx, d.Value, s.cfg.Identity.FirstName, s.cfg.Identity.LastName)
 		}
@@ -525,6 +547,13 @@ func (s *Service) identity(ctx context.Context, d Destination, now time.Time) (i
 		return nil, false, false, err
 	}
 	return id, true, newCustomer, nil
+}
+
+func (s *Service) pendingConfirmation(ctx context.Context, customerID int64) (bool, error) {
+	if s.d.Confirmations == nil {
+		return false, errs.E(errs.Internal, "no confirmation check configured: existing customers cannot be claimed")
+	}
+	return s.d.Confirmations.PendingConfirmation(ctx, customerID)
 }
 
 func (s *Service) placeholderEmail(d Destination) (string, error) {
