@@ -111,6 +111,58 @@ func TestLint(t *testing.T) {
 	}
 }
 
+// Storefront registrations must confirm their email by default
+// (customer/create_account/confirm = 1): otp-service refuses to claim an
+// account still waiting for it, so a registrant cannot squat an address.
+// magento_config_confirm_customer_email turns it off.
+func TestMagentoCustomerEmailConfirmation(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	magento := filepath.Join(dir, "magento")
+	if err := os.MkdirAll(filepath.Join(magento, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "magento.log")
+	writeScript(t, filepath.Join(magento, "bin/magento"), fmt.Sprintf(`echo "magento $*" >> %s
+case "$1" in config:show) exit 1;; esac`, log))
+	play := filepath.Join(dir, "magento.yml")
+	if err := os.WriteFile(play, []byte("- name: Configure Magento\n  hosts: localhost\n  gather_facts: false\n  roles:\n    - role: magento_config\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct {
+		extra map[string]any
+		want  string
+	}{
+		{nil, "config:set customer/create_account/confirm 1"},
+		{map[string]any{"magento_config_confirm_customer_email": false}, "config:set customer/create_account/confirm 0"},
+	} {
+		vars := map[string]any{
+			"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3",
+			"magento_root": magento, "magento_config_apply": true, "magento_config_php": "/bin/sh", "magento_config_user": "",
+		}
+		for k, v := range tc.extra {
+			vars[k] = v
+		}
+		b, err := json.Marshal(vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := filepath.Join(dir, fmt.Sprintf("vars-%d.json", i))
+		if err := os.WriteFile(ev, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(log); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if out, err := run(t, playbookBin, "-i", "localhost,", "-e", "@"+ev, play); err != nil {
+			t.Fatalf("ansible-playbook magento_config with %v: %v\n%s", tc.extra, err, out)
+		}
+		if got := readFile(t, log); !strings.Contains(got, tc.want+"\n") {
+			t.Errorf("with %v bin/magento was not run with %q; ran:\n%s", tc.extra, tc.want, got)
+		}
+	}
+}
+
 // fixture is a throwaway machine layout the playbooks run against.
 type fixture struct {
 	dir   string // everything lives here
@@ -610,6 +662,7 @@ func TestSiteAndRollingDeploy(t *testing.T) {
 			"config:set payment/purchaseorder/active 1",
 			"config:set payment/purchaseorder/title Paid on secure checkout",
 			"config:set oauth/consumer/enable_integration_as_bearer 1",
+			"config:set customer/create_account/confirm 1",
 			"config:set system/full_page_cache/caching_application 2",
 			"cache:clean config full_page",
 		} {
