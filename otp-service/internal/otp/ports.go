@@ -79,11 +79,13 @@ type AttemptResult struct {
 // It is implemented over Redis by otpstore.Redis and shared by every
 // instance.
 type Store interface {
-	// Start counts one start against every limit of g, checks g's breaker
-	// scopes and records a send for them, and stores c (replacing, and so
-	// invalidating, the destination's previous challenge) unless a
-	// per-destination limit refuses. When any limit or breaker refuses, the
-	// save and the send count are undone and the result says why.
+	// Start counts one start against the shared limits of g and checks g's
+	// breaker scopes, recording a send for them; when both allow it, it
+	// counts the start against the per-destination limits and stores c
+	// (replacing, and so invalidating, the destination's previous challenge)
+	// unless one of those refuses. A start refused by a shared limit or the
+	// breaker leaves the destination's challenge and limits untouched; a
+	// refused start's send count is undone; the result says why.
 	Start(ctx context.Context, g Gate, c *Challenge) (GateResult, error)
 	// DeleteChallenge removes the challenge id if it is still there.
 	DeleteChallenge(ctx context.Context, id string) error

@@ -289,10 +289,19 @@ func (r *Redis) destKey(challengeID, name string) string {
 
 func (r *Redis) challengeKey(id string) string { return r.destKey(id, "ch") }
 
-// Start implements otp.Store in one round trip on the normal path: one
-// pipeline counts the limits, checks the breaker scopes (counting the send
-// where allowed) and runs the destination's save script. Only a refusal costs a second round
-// trip, to undo the save and the count.
+// Start implements otp.Store in two steps, each one round trip. First one
+// pipeline counts the shared limits and checks the breaker scopes (counting
+// the send where allowed); only when both allow the start does the second
+// run the destination's save script, which counts its own limits and
+// replaces its challenge. A start the shared limits or the breaker refuse
+// so leaves the destination untouched: a caller over their own IP, device
+// or global limit, or sending to a paused country, can neither replace
+// (cancel) someone's pending code nor spend their per-destination limits.
+// One round trip cannot give that on a Cluster: the shared limits, the
+// breaker and the destination live in different slots, so no script can
+// make the save depend on the others, and a save undone afterwards would
+// leave the pending code missing in between. A refusal that follows a
+// counted send costs one more round trip, to take the send back.
 func (r *Redis) Start(ctx context.Context, g otp.Gate, c *otp.Challenge) (otp.GateResult, error) {
 	var res otp.GateResult
 	var shared, dest []int
@@ -302,37 +311,6 @@ func (r *Redis) Start(ctx context.Context, g otp.Gate, c *otp.Challenge) (otp.Ga
 		} else {
 			shared = append(shared, i)
 		}
-	}
-	limitKeys := make([]string, 0, len(shared))
-	limitArgs := []any{g.Now.UnixMilli()}
-	for _, i := range shared {
-		limitKeys = append(limitKeys, r.limitKey(g.Limits[i]))
-		limitArgs = append(limitArgs, g.Limits[i].Count, ms(g.Limits[i].Window))
-	}
-	saveKeys := []string{r.challengeKey(c.ID)}
-	saveArgs := []any{ms(c.ExpiresAt.Sub(g.Now) + 30*time.Second), g.Now.UnixMilli(), len(dest)}
-	for _, i := range dest {
-		saveKeys = append(saveKeys, r.destKey(c.ID, "l:"+g.Limits[i].Name))
-		saveArgs = append(saveArgs, g.Limits[i].Count, ms(g.Limits[i].Window))
-	}
-	saveArgs = append(saveArgs,
-		"id", c.ID, "kid", c.KeyID, "mac", hex.EncodeToString(c.MAC), "kind", c.Dest.Kind, "dest", c.Dest.Value,
-		"country", c.Dest.Country, "prefix", c.Dest.Prefix, "channel", string(c.Channel), "client", c.ClientID,
-		"locale", c.Locale, "exp", c.ExpiresAt.UnixMilli(), "prov", c.Provider, "att", 0)
-	var limitCmd, breakerCmd, saveCmd *redis.Cmd
-	_, err := r.pipelined(ctx, func(p redis.Pipeliner) {
-		if len(limitKeys) > 0 {
-			limitCmd = limitScript.EvalSha(ctx, p, limitKeys, limitArgs...)
-		}
-		if len(g.Scopes) > 0 {
-			breakerCmd = breakerScript.EvalSha(ctx, p, r.breakerKeys(g.Scopes, 0),
-				bucket(g.Breaker, g.Now), g.Breaker.Buckets, g.Breaker.MinSent, strconv.FormatFloat(g.Breaker.MinRatio, 'f', -1, 64),
-				ms(g.Breaker.Pause), g.Now.UnixMilli(), ms(2*g.Breaker.Window))
-		}
-		saveCmd = saveScript.EvalSha(ctx, p, saveKeys, saveArgs...)
-	})
-	if err != nil {
-		return res, err
 	}
 	first := len(g.Limits)
 	refuse := func(i int, wait int64) {
@@ -344,55 +322,102 @@ func (r *Redis) Start(ctx context.Context, g otp.Gate, c *otp.Challenge) (otp.Ga
 		}
 		res.RetryAfter = max(res.RetryAfter, time.Duration(wait)*time.Millisecond)
 	}
-	saved, err := saveCmd.Int64Slice()
+	counted, err := r.startShared(ctx, g, shared, &res, refuse)
 	if err != nil {
-		return res, fmt.Errorf("redis save challenge: %w", err)
+		return res, err
 	}
-	if saved[0] > 0 {
+	if res.Limited == nil && res.Paused == "" {
+		saveKeys := []string{r.challengeKey(c.ID)}
+		saveArgs := []any{ms(c.ExpiresAt.Sub(g.Now) + 30*time.Second), g.Now.UnixMilli(), len(dest)}
+		for _, i := range dest {
+			saveKeys = append(saveKeys, r.destKey(c.ID, "l:"+g.Limits[i].Name))
+			saveArgs = append(saveArgs, g.Limits[i].Count, ms(g.Limits[i].Window))
+		}
+		saveArgs = append(saveArgs,
+			"id", c.ID, "kid", c.KeyID, "mac", hex.EncodeToString(c.MAC), "kind", c.Dest.Kind, "dest", c.Dest.Value,
+			"country", c.Dest.Country, "prefix", c.Dest.Prefix, "channel", string(c.Channel), "client", c.ClientID,
+			"locale", c.Locale, "exp", c.ExpiresAt.UnixMilli(), "prov", c.Provider, "att", 0)
+		var saveCmd *redis.Cmd
+		if _, err := r.pipelined(ctx, func(p redis.Pipeliner) {
+			saveCmd = saveScript.EvalSha(ctx, p, saveKeys, saveArgs...)
+		}); err != nil {
+			return res, err
+		}
+		saved, err := saveCmd.Int64Slice()
+		if err != nil || len(saved) != 2 {
+			return res, fmt.Errorf("redis save challenge: %v %w", saved, err)
+		}
+		if saved[0] == 0 {
+			return res, nil
+		}
 		refuse(dest[saved[0]-1], saved[1])
+	}
+	if counted {
+		// Refused after the breaker counted the send: take it back.
+		_, err = r.pipelined(ctx, func(p redis.Pipeliner) {
+			uncountScript.EvalSha(ctx, p, r.breakerKeys(g.Scopes, 1), bucket(g.Breaker, g.Now))
+		})
+	}
+	return res, err
+}
+
+// startShared runs Start's first step: it counts the shared limits of g
+// (indexes shared) and checks g's breaker scopes in one pipeline, reports
+// refusing limits to refuse and paused or tripped scopes in res, and says
+// whether the breaker counted the send.
+func (r *Redis) startShared(ctx context.Context, g otp.Gate, shared []int, res *otp.GateResult, refuse func(int, int64)) (counted bool, err error) {
+	if len(shared) == 0 && len(g.Scopes) == 0 {
+		return false, nil
+	}
+	limitKeys := make([]string, 0, len(shared))
+	limitArgs := []any{g.Now.UnixMilli()}
+	for _, i := range shared {
+		limitKeys = append(limitKeys, r.limitKey(g.Limits[i]))
+		limitArgs = append(limitArgs, g.Limits[i].Count, ms(g.Limits[i].Window))
+	}
+	var limitCmd, breakerCmd *redis.Cmd
+	if _, err := r.pipelined(ctx, func(p redis.Pipeliner) {
+		if len(limitKeys) > 0 {
+			limitCmd = limitScript.EvalSha(ctx, p, limitKeys, limitArgs...)
+		}
+		if len(g.Scopes) > 0 {
+			breakerCmd = breakerScript.EvalSha(ctx, p, r.breakerKeys(g.Scopes, 0),
+				bucket(g.Breaker, g.Now), g.Breaker.Buckets, g.Breaker.MinSent, strconv.FormatFloat(g.Breaker.MinRatio, 'f', -1, 64),
+				ms(g.Breaker.Pause), g.Now.UnixMilli(), ms(2*g.Breaker.Window))
+		}
+	}); err != nil {
+		return false, err
 	}
 	if limitCmd != nil {
 		waits, err := limitCmd.Int64Slice()
 		if err != nil || len(waits) != len(shared) {
-			return res, fmt.Errorf("redis limits: %v %w", waits, err)
+			return false, fmt.Errorf("redis limits: %v %w", waits, err)
 		}
 		for k, i := range shared {
 			refuse(i, waits[k])
 		}
 	}
-	counted := false
-	if breakerCmd != nil {
-		vals, err := breakerCmd.Int64Slice()
-		if err != nil || len(vals) != len(g.Scopes) {
-			return res, fmt.Errorf("redis breaker: %v %w", vals, err)
+	if breakerCmd == nil {
+		return false, nil
+	}
+	vals, err := breakerCmd.Int64Slice()
+	if err != nil || len(vals) != len(g.Scopes) {
+		return false, fmt.Errorf("redis breaker: %v %w", vals, err)
+	}
+	counted = true
+	for k, v := range vals {
+		if v < 0 {
+			res.Tripped = append(res.Tripped, g.Scopes[k])
+			v = -v
 		}
-		counted = true
-		for k, v := range vals {
-			if v < 0 {
-				res.Tripped = append(res.Tripped, g.Scopes[k])
-				v = -v
-			}
-			if v > 0 {
-				counted = false
-				if res.Paused == "" {
-					res.Paused, res.PausedFor = g.Scopes[k], time.Duration(v)*time.Millisecond
-				}
+		if v > 0 {
+			counted = false
+			if res.Paused == "" {
+				res.Paused, res.PausedFor = g.Scopes[k], time.Duration(v)*time.Millisecond
 			}
 		}
 	}
-	if res.Limited == nil && res.Paused == "" {
-		return res, nil
-	}
-	// Refused: take back the sends counted and the challenge (if saved).
-	_, err = r.pipelined(ctx, func(p redis.Pipeliner) {
-		if counted {
-			uncountScript.EvalSha(ctx, p, r.breakerKeys(g.Scopes, 1), bucket(g.Breaker, g.Now))
-		}
-		if saved[0] == 0 {
-			consumeScript.EvalSha(ctx, p, []string{r.challengeKey(c.ID)}, c.ID)
-		}
-	})
-	return res, err
+	return counted, nil
 }
 
 // countVerified counts a verification in the breaker windows of scopes.

@@ -40,17 +40,22 @@ func challenge(tag string, i int, now time.Time) *otp.Challenge {
 	return &otp.Challenge{ID: fmt.Sprintf("%-12s%020d", tag, i)[:32], KeyID: "k", MAC: []byte{1}, ExpiresAt: now.Add(time.Minute)}
 }
 
+// Start counts the shared limits first and the destination's only when
+// they allow the start: a start they refuse leaves the destination's limits
+// and pending challenge as they were. The first refusing limit in the gate's
+// order is reported, with the longest wait.
 func TestStartCountsEachLimit(t *testing.T) { onEachRedis(t, testStartCountsEachLimit) }
 
 func testStartCountsEachLimit(t *testing.T, r *Redis) {
 	ctx := context.Background()
 	now := time.Now()
 	g := otp.Gate{Now: now, Breaker: breaker, Limits: []otp.Limit{
-		{Name: "d", Subject: "AAAAAAAAAAAA", Count: 3, Window: time.Minute, PerDestination: true},
-		{Name: "a", Subject: "x", Count: 2, Window: time.Minute},
-		{Name: "b", Subject: "y", Count: 3, Window: time.Hour},
+		{Name: "d", Subject: "AAAAAAAAAAAA", Count: 2, Window: time.Minute, PerDestination: true},
+		{Name: "a", Subject: "x", Count: 3, Window: time.Minute},
+		{Name: "b", Subject: "y", Count: 4, Window: time.Hour},
 	}}
-	for i := 1; i <= 4; i++ {
+	var pending *otp.Challenge
+	for i := 1; i <= 5; i++ {
 		c := challenge("AAAAAAAAAAAA", i, now)
 		res, err := r.Start(ctx, g, c)
 		if err != nil {
@@ -60,11 +65,23 @@ func testStartCountsEachLimit(t *testing.T, r *Redis) {
 		switch {
 		case i <= 2 && (res.Limited != nil || at.Status != otp.AttemptOK):
 			t.Fatalf("Start #%d = %+v, saved %v; want allowed and saved", i, res, at.Status)
-		case i == 3 && (res.Limited == nil || res.Limited.Name != "a" || at.Status != otp.AttemptMissing):
-			t.Fatalf("Start #3 = %+v, challenge %v; want limited by a and not saved", res, at.Status)
-		case i == 4 && (res.Limited == nil || res.Limited.Name != "d" || res.RetryAfter <= time.Minute):
-			t.Fatalf("Start #4 = %+v; want limited first by d, waiting for b's hour", res)
+		case i == 3 && (res.Limited == nil || res.Limited.Name != "d" || at.Status != otp.AttemptMissing):
+			t.Fatalf("Start #3 = %+v, challenge %v; want limited by d and not saved", res, at.Status)
+		case i == 4 && (res.Limited == nil || res.Limited.Name != "a" || res.RetryAfter > time.Minute || at.Status != otp.AttemptMissing):
+			t.Fatalf("Start #4 = %+v, challenge %v; want limited by a and not saved", res, at.Status)
+		case i == 5 && (res.Limited == nil || res.Limited.Name != "a" || res.RetryAfter <= time.Minute):
+			t.Fatalf("Start #5 = %+v; want limited first by a, waiting for b's hour", res)
 		}
+		if i == 2 {
+			pending = c
+		}
+	}
+	// d counted starts 1 to 3 (3 refused by d itself), not 4 and 5.
+	if n, err := r.rdb.HGet(ctx, r.destKey(pending.ID, "l:d"), "n").Int(); err != nil || n != 3 {
+		t.Errorf("d counted %d starts (%v); want 3: starts refused by a shared limit count nothing of the destination", n, err)
+	}
+	if at, err := r.Attempt(ctx, pending.ID, otp.Limit{}, otp.Limit{}, 5, now); err != nil || at.Status != otp.AttemptOK {
+		t.Errorf("challenge #2 after three refused starts: Attempt = %+v, %v; want still pending", at, err)
 	}
 }
 
@@ -201,6 +218,72 @@ func testMadeUpIDsDoNotSpendTheDestinationsVerifies(t *testing.T, r *Redis) {
 		}
 		if err != nil || at.Status != want {
 			t.Fatalf("victim's verify #%d after 17 made-up ids: Attempt = %+v, %v; want status %v", i+1, at, err, want)
+		}
+	}
+}
+
+// A start refused by a shared limit or a paused breaker scope must not
+// touch the destination: before, its save ran in the same pipeline and
+// replaced (so cancelled) the pending code, and counted the destination's
+// resend gap, so someone over their own IP limit could still cancel
+// anyone's code by starting a login for their number.
+func TestRefusedStartKeepsThePendingChallenge(t *testing.T) {
+	onEachRedis(t, testRefusedStartKeepsThePendingChallenge)
+}
+
+func testRefusedStartKeepsThePendingChallenge(t *testing.T, r *Redis) {
+	ctx := context.Background()
+	now := time.Now()
+	scopes := []string{"cc:IN", "px:+9198"}
+	for i, tc := range []struct {
+		name  string
+		setup func(i int, attackerIP otp.Limit) // makes the attacker's start refused
+	}{
+		{"ip limit", func(i int, ip otp.Limit) {
+			// The attacker's IP has spent its limit on another destination.
+			other := otp.Gate{Now: now, Breaker: breaker, Limits: []otp.Limit{ip}}
+			if res, err := r.Start(ctx, other, challenge(fmt.Sprintf("Z%011d", i), 1, now)); err != nil || res.Limited != nil {
+				t.Fatalf("attacker's first start = %+v, %v; want allowed", res, err)
+			}
+		}},
+		{"paused scope", func(int, otp.Limit) {
+			paused, _, _ := r.scopeKeys(scopes[0], scopes[1])
+			if err := r.rdb.Set(ctx, paused, now.Add(time.Hour).UnixMilli(), time.Hour).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		tag := fmt.Sprintf("V%011d", i)
+		limits := func(ip string, perIP int) []otp.Limit {
+			return []otp.Limit{
+				{Name: "resend", Subject: tag, Count: 1, Window: time.Minute, PerDestination: true},
+				{Name: "sends_per_destination", Subject: tag, Count: 5, Window: 10 * time.Minute, PerDestination: true},
+				{Name: "sends_per_ip", Subject: ip, Count: perIP, Window: time.Hour},
+			}
+		}
+		victimIP, attackerIP := fmt.Sprintf("203.0.113.%d", i), fmt.Sprintf("198.51.100.%d", i)
+		tc.setup(i, limits(attackerIP, 1)[2])
+		victim := challenge(tag, 1, now)
+		if res, err := r.Start(ctx, otp.Gate{Now: now, Breaker: breaker, Limits: limits(victimIP, 5)}, victim); err != nil || res.Limited != nil {
+			t.Fatalf("%s: victim's start = %+v, %v; want allowed", tc.name, res, err)
+		}
+		// After the victim's resend gap, the attacker starts a login for
+		// the victim's number (scopes: the number's country and prefix).
+		later := now.Add(61 * time.Second)
+		res, err := r.Start(ctx, otp.Gate{Now: later, Breaker: breaker, Scopes: scopes, Limits: limits(attackerIP, 1)}, challenge(tag, 2, later))
+		if err != nil || (res.Limited == nil && res.Paused == "") {
+			t.Fatalf("%s: attacker's start = %+v, %v; want refused", tc.name, res, err)
+		}
+		at, err := r.Attempt(ctx, victim.ID, otp.Limit{}, otp.Limit{}, 5, later)
+		if err != nil || at.Status != otp.AttemptOK {
+			t.Fatalf("%s: victim's verify after the attacker's refused start: Attempt = %+v, %v; want the pending challenge", tc.name, at, err)
+		}
+		if won, err := r.Consume(ctx, at.Challenge, nil, breaker, later); err != nil || !won {
+			t.Errorf("%s: Consume = %v, %v; want the victim's login", tc.name, won, err)
+		}
+		// Nor did the refused start open a resend gap for the victim.
+		if res, err := r.Start(ctx, otp.Gate{Now: later, Breaker: breaker, Limits: limits(victimIP, 5)}, challenge(tag, 3, later)); err != nil || res.Limited != nil {
+			t.Errorf("%s: victim's resend after the refused start = %+v, %v; want allowed", tc.name, res, err)
 		}
 	}
 }
