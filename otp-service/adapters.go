@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
 
 	"github.com/magefleet/platform/internal/errs"
 	"github.com/magefleet/platform/internal/magento"
@@ -32,4 +36,24 @@ func (m magentoConfirmations) PendingConfirmation(ctx context.Context, customerI
 		return false, errs.E(errs.Unavailable, "Magento answered customer %d with another customer.", customerID)
 	}
 	return cust.Confirmation != "", nil
+}
+
+// familySessions implements otp.Sessions over the refresh token table. It
+// belongs in otpstore.MySQL, beside RotateRefresh and RevokeFamily, as a
+// prepared statement.
+type familySessions struct{ db *sql.DB }
+
+var _ otp.Sessions = familySessions{}
+
+func (f familySessions) SessionActive(ctx context.Context, familyID string, now time.Time) (bool, error) {
+	var one int
+	err := f.db.QueryRowContext(ctx, `SELECT 1 FROM otp_refresh_tokens
+		WHERE family_id = ? AND revoked_at IS NULL AND family_expires_at > ? LIMIT 1`, familyID, now.UTC()).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("session state: %w", err)
+	}
+	return true, nil
 }

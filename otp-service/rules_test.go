@@ -432,6 +432,63 @@ func TestNeverLinkByAddressPhone(t *testing.T) {
 	}
 }
 
+// A phone's access token links the phone to an email's account only while
+// its login session is going (not logged out, not revoked for reuse) and
+// only when the login is recent: a stolen token cannot remap the phone.
+func TestLinkNeedsARecentLiveSession(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Tokens.AccessTTL = 15 * time.Minute })
+	mc, err := magento.New(e.cfg.Magento)
+	if err != nil {
+		t.Fatal(err)
+	}
+	existing, err := mc.CreateCustomer(context.Background(), magento.Customer{Email: "asha@example.com", Firstname: "Asha", Lastname: "Rao", WebsiteID: 1}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := func(what string, accessToken string, status int) {
+		t.Helper()
+		e.clock.Advance(2 * time.Minute) // past the email's resend gap
+		r := e.post("/v1/otp/start", map[string]any{"email": "asha@example.com"})
+		wantStatus(t, "start email for "+what, r, 202, "")
+		wantStatus(t, what, e.post("/v1/otp/verify", map[string]any{"challenge_id": kb2id(r), "code": e.lastCode("asha@example.com")},
+			"Authorization", "Bearer "+accessToken), status, map[int]string{401: "unauthorized", 200: ""}[status])
+	}
+	customerOf := func(phone string) int64 {
+		t.Helper()
+		e.clock.Advance(2 * time.Minute)
+		return int64(e.login(phone)["customer"].(map[string]any)["magento_customer_id"].(float64))
+	}
+
+	// Logged out: the access token still verifies, but its session is over.
+	out := e.login(phoneN(1))
+	wantStatus(t, "logout", e.post("/v1/logout", map[string]any{"refresh_token": out["refresh_token"]}), 204, "")
+	link("link with the token of a logged-out session", out["access_token"].(string), 401)
+	if customerOf(phoneN(1)) == existing.ID {
+		t.Error("a logged-out session linked its phone")
+	}
+
+	// Revoked because its refresh token was reused.
+	reused := e.login(phoneN(2))
+	wantStatus(t, "refresh", e.post("/v1/token/refresh", map[string]any{"refresh_token": reused["refresh_token"]}), 200, "")
+	wantStatus(t, "reuse", e.post("/v1/token/refresh", map[string]any{"refresh_token": reused["refresh_token"]}), 401, otp.CodeRefreshReused)
+	link("link with the token of a revoked session", reused["access_token"].(string), 401)
+
+	// Live but 11 minutes old (the token itself lives 15).
+	old := e.login(phoneN(3))
+	e.clock.Advance(9 * time.Minute) // + 2 in link: 11 minutes
+	link("link with an 11-minute-old login", old["access_token"].(string), 401)
+	if customerOf(phoneN(3)) == existing.ID {
+		t.Error("an 11-minute-old login linked its phone")
+	}
+
+	// Live and recent: linked.
+	fresh := e.login(phoneN(4))
+	link("link with a fresh login", fresh["access_token"].(string), 200)
+	if got := customerOf(phoneN(4)); got != existing.ID {
+		t.Errorf("phone after a fresh link = customer %d; want %d", got, existing.ID)
+	}
+}
+
 // An email code does not claim a Magento account that still waits for its
 // email confirmation: anyone may register any address on the storefront,
 // and claiming it would share that account with whoever registered it. The

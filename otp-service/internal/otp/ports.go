@@ -202,12 +202,23 @@ type Confirmations interface {
 	PendingConfirmation(ctx context.Context, customerID int64) (bool, error)
 }
 
+// Sessions tells whether a login session (a refresh token family) is still
+// going.
+type Sessions interface {
+	// SessionActive reports whether the family exists, has not been revoked
+	// (by a logout or a detected reuse) and has not reached its maximum age
+	// at now.
+	SessionActive(ctx context.Context, familyID string, now time.Time) (bool, error)
+}
+
 // AccessClaims is what an access token says.
 type AccessClaims struct {
 	Subject    string   // the Magento customer id
 	IdentityID int64    // our identity
 	SessionID  string   // refresh token family
 	AMR        []string // authentication methods: otp, sms / email / ...
+	// IssuedAt is when the token was signed (its iat); set by ParseAccess.
+	IssuedAt time.Time
 }
 
 // Tokens signs access tokens and makes refresh tokens.

@@ -59,7 +59,15 @@ type Deps struct {
 	// Confirmations is asked before an email code claims an existing
 	// Magento customer; without it no existing customer is claimed.
 	Confirmations Confirmations
+	// Sessions is asked whether a link token's session is still going;
+	// without it no phone is linked.
+	Sessions Sessions
 }
+
+// LinkTokenMaxAge is how old a phone login may be for its access token to
+// link the phone to an email's account: a token stolen later, even one
+// still valid, cannot remap the phone.
+const LinkTokenMaxAge = 10 * time.Minute
 
 // Service runs code logins. Build it with New.
 type Service struct {
@@ -315,8 +323,9 @@ type VerifyRequest struct {
 	Code        string
 	ClientID    string
 	// LinkToken, when set on the verify of an email code, is the access
-	// token of a phone login: the phone is then linked to the Magento
-	// customer of that email (the step-up that claims an existing account).
+	// token of a phone login made within LinkTokenMaxAge whose session is
+	// still going: the phone is then linked to the Magento customer of that
+	// email (the step-up that claims an existing account).
 	LinkToken string
 }
 
@@ -346,11 +355,10 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 	var link *AccessClaims
 	if req.LinkToken != "" {
 		// Checked before the attempt is spent: a bad token costs no attempt.
-		claims, err := s.d.Tokens.ParseAccess(req.LinkToken, now)
-		if err != nil || !slices.ContainsFunc(claims.AMR, func(m string) bool { return m == string(SMS) || m == string(WhatsApp) || m == string(Voice) }) {
-			return nil, &errs.Error{Code: errs.Unauthorized, Message: "The link token must be a current access token of a phone login.", Err: err}
+		var err error
+		if link, err = s.linkClaims(ctx, req.LinkToken, now); err != nil {
+			return nil, err
 		}
-		link = claims
 	}
 	l := s.cfg.Limits
 	ipLimit := Limit{Name: "verifies_per_ip", Subject: meta.IP, Count: l.VerifiesPerIP.Count, Window: l.VerifiesPerIP.Window}
@@ -449,6 +457,31 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 	s.audit(Event{At: now, Type: EventVerify, Subject: c.Dest.Masked(), IdentityID: id.ID, Channel: string(c.Channel),
 		Country: c.Dest.Country, IP: meta.IP, ClientID: c.ClientID, RequestID: meta.RequestID, Detail: kind})
 	return sess, nil
+}
+
+// linkClaims returns the claims of a link token: an access token of a phone
+// login made within LinkTokenMaxAge whose session is still going (not
+// logged out, not revoked for reuse). Errors: errs.Unauthorized.
+func (s *Service) linkClaims(ctx context.Context, token string, now time.Time) (*AccessClaims, error) {
+	claims, err := s.d.Tokens.ParseAccess(token, now)
+	if err != nil || !slices.ContainsFunc(claims.AMR, func(m string) bool { return m == string(SMS) || m == string(WhatsApp) || m == string(Voice) }) {
+		return nil, &errs.Error{Code: errs.Unauthorized, Message: "The link token must be a current access token of a phone login.", Err: err}
+	}
+	if claims.IssuedAt.IsZero() || now.Sub(claims.IssuedAt) > LinkTokenMaxAge {
+		return nil, &errs.Error{Code: errs.Unauthorized, Message: "The phone login is too old to link the phone: log in with the phone again " +
+			"(a link needs a login from the last " + strconv.Itoa(int(LinkTokenMaxAge/time.Minute)) + " minutes), then verify the email code."}
+	}
+	if s.d.Sessions == nil {
+		return nil, errs.E(errs.Internal, "no session check configured: phones cannot be linked")
+	}
+	active, err := s.d.Sessions.SessionActive(ctx, claims.SessionID, now)
+	if err != nil {
+		return nil, err
+	}
+	if !active {
+		return nil, &errs.Error{Code: errs.Unauthorized, Message: "The phone login has ended (logged out or revoked): log in with the phone again, then verify the email code."}
+	}
+	return claims, nil
 }
 
 // linkPhone points the phone identity phoneID at the Magento customer of the

@@ -328,7 +328,11 @@ func (is *Issuer) ParseAccess(token string, now time.Time) (*otp.AccessClaims, e
 	if err != nil {
 		return nil, err
 	}
-	return &otp.AccessClaims{Subject: c.Subject, IdentityID: c.IdentityID, SessionID: c.SessionID, AMR: c.AMR}, nil
+	out := &otp.AccessClaims{Subject: c.Subject, IdentityID: c.IdentityID, SessionID: c.SessionID, AMR: c.AMR}
+	if c.IssuedAt != nil {
+		out.IssuedAt = c.IssuedAt.Time
+	}
+	return out, nil
 }
 
 const refreshPrefix = "rt_"
