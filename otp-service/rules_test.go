@@ -129,6 +129,37 @@ func TestLimits(t *testing.T) {
 		}
 		wantStatus(t, "right code after 5 wrong", e.post("/v1/otp/verify", map[string]any{"challenge_id": id, "code": e.lastCode(phoneN(1))}), 410, otp.CodeChallengeGone)
 	})
+	t.Run("verify_failures_per_destination", func(t *testing.T) {
+		e := newEnv(t, func(c *Config) {
+			c.OTP.ResendAfter = 0
+			c.OTP.Limits.VerifyFailuresPerDest = otp.Rate{Count: 3, Window: 24 * time.Hour}
+		})
+		verify := func(id, code string) response {
+			return e.post("/v1/otp/verify", map[string]any{"challenge_id": id, "code": code})
+		}
+		// A login before the limit is spent resets it.
+		id := e.startPhone(phoneN(1))
+		for i := range 2 {
+			wantStatus(t, fmt.Sprintf("wrong code #%d", i+1), verify(id, wrongCode(e, phoneN(1))), 401, otp.CodeInvalidCode)
+		}
+		wantStatus(t, "right code after 2 wrong", verify(id, e.lastCode(phoneN(1))), 200, "")
+		// Then 3 wrong codes, each on a new challenge (a resend gives fresh
+		// attempts), lock the destination for the window.
+		for i := range 3 {
+			id = e.startPhone(phoneN(1))
+			wantStatus(t, fmt.Sprintf("wrong code #%d after the login", i+1), verify(id, wrongCode(e, phoneN(1))), 401, otp.CodeInvalidCode)
+		}
+		r := verify(id, e.lastCode(phoneN(1)))
+		wantStatus(t, "right code after 3 wrong", r, 429, "rate_limited")
+		if s, _ := strconv.Atoi(r.Header.Get("Retry-After")); s < 86400-60 || s > 86400 {
+			t.Errorf("Retry-After = %q; want the day's window left", r.Header.Get("Retry-After"))
+		}
+		id = e.startPhone(phoneN(1))
+		wantStatus(t, "right code of a new challenge", verify(id, e.lastCode(phoneN(1))), 429, "rate_limited")
+		e.clock.Advance(24 * time.Hour)
+		id = e.startPhone(phoneN(1))
+		wantStatus(t, "right code once the window closed", verify(id, e.lastCode(phoneN(1))), 200, "")
+	})
 }
 
 func wrongCode(e *env, to string) string {

@@ -76,8 +76,14 @@ type Limits struct {
 	SendsPerDevice      Rate `mapstructure:"sends_per_device" desc:"codes requested with one client_id per window"`
 	SendsPerCountry     Rate `mapstructure:"sends_per_country" desc:"codes sent to one country (emails count as country email) per window"`
 	SendsGlobal         Rate `mapstructure:"sends_global" desc:"codes sent in total per window"`
-	VerifiesPerDest     Rate `mapstructure:"verifies_per_destination" desc:"verify attempts on one challenge per window"`
+	VerifiesPerDest     Rate `mapstructure:"verifies_per_destination" desc:"verify attempts on one phone or email (its current challenge) per window"`
 	VerifiesPerIP       Rate `mapstructure:"verifies_per_ip" desc:"verify attempts from one client IP per window"`
+	// VerifyFailuresPerDest caps the codes compared and found wrong for one
+	// destination over a long window, across its challenges: a resend
+	// gives a new challenge fresh attempts, so without it guessing is bound
+	// only by VerifiesPerDest (2,160 guesses a day at 15 per 10 minutes).
+	// A successful verify starts the count again.
+	VerifyFailuresPerDest Rate `mapstructure:"verify_failures_per_destination" desc:"wrong codes for one phone or email per window, across its challenges and resends; a successful verify resets the count; when spent, verifies answer 429 until the window closes"`
 	// DailyBudget caps sends per country per UTC day; DailyBudgetByCountry
 	// overrides it for a country (keys are region codes, lower-cased by the
 	// loader).
@@ -144,7 +150,9 @@ func DefaultConfig() Config {
 			SendsGlobal:         Rate{10000, time.Minute},
 			VerifiesPerDest:     Rate{15, 10 * time.Minute},
 			VerifiesPerIP:       Rate{60, 10 * time.Minute},
-			DailyBudget:         200000,
+			// 30 a day: at most 0.003 % of 6-digit codes.
+			VerifyFailuresPerDest: Rate{30, 24 * time.Hour},
+			DailyBudget:           200000,
 		},
 		Breaker: Breaker{Window: 15 * time.Minute, Buckets: 15, MinSent: 200, MinRatio: 0.2, Pause: 30 * time.Minute, PrefixDigits: 3},
 		Identity: IdentityPolicy{
@@ -259,7 +267,7 @@ func (l Limits) Validate() error {
 		"sends_per_destination": l.SendsPerDestination, "sends_per_ip": l.SendsPerIP,
 		"sends_per_device": l.SendsPerDevice, "sends_per_country": l.SendsPerCountry,
 		"sends_global": l.SendsGlobal, "verifies_per_destination": l.VerifiesPerDest,
-		"verifies_per_ip": l.VerifiesPerIP,
+		"verifies_per_ip": l.VerifiesPerIP, "verify_failures_per_destination": l.VerifyFailuresPerDest,
 	} {
 		if r.Count < 0 || (r.Count > 0 && r.Window < time.Second) {
 			p.Add(name, "count must be >= 0 and window at least 1s, got %d per %s", r.Count, r.Window)
@@ -293,6 +301,13 @@ func (b Breaker) Validate() error {
 		p.Add("prefix_digits", "must be between 0 and 6")
 	}
 	return p.Err()
+}
+
+// verifyFailures is the limit of wrong codes for the destination of
+// challengeID (see Limits.VerifyFailuresPerDest).
+func (l Limits) verifyFailures(challengeID string) Limit {
+	r := l.VerifyFailuresPerDest
+	return Limit{Name: "verify_failures_per_destination", Subject: ChallengeTag(challengeID), Count: r.Count, Window: r.Window}
 }
 
 func (r Rate) String() string { return fmt.Sprintf("%d per %s", r.Count, r.Window) }

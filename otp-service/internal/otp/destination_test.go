@@ -149,6 +149,7 @@ func TestConfigValidate(t *testing.T) {
 		{"5 digits", func(c *Config) { c.Digits = 5 }, "digits"},
 		{"11 digits", func(c *Config) { c.Digits = 11 }, "digits"},
 		{"ttl 11m", func(c *Config) { c.TTL = 11 * time.Minute }, "ttl"},
+		{"verify failures without a window", func(c *Config) { c.Limits.VerifyFailuresPerDest = Rate{Count: 30} }, "verify_failures_per_destination"},
 		{"no hash keys", func(c *Config) { c.HashKeys = nil }, "hash_keys"},
 		{"short key", func(c *Config) { c.HashKeys = map[string]config.Secret{"k1": "short"} }, "hash_keys"},
 		{"unknown active key", func(c *Config) { c.ActiveHashKey = "k9" }, "active_hash_key"},

@@ -98,10 +98,15 @@ type Store interface {
 	// verify limit and the challenge's attempts, atomically and before any
 	// comparison, and returns the challenge with the destination's cached
 	// login data. A verify of an id that is not the destination's current
-	// challenge counts against the ip limit only.
-	Attempt(ctx context.Context, id string, ip, dest Limit, maxAttempts int, now time.Time) (*AttemptResult, error)
+	// challenge counts against the ip limit only. A verify whose code will
+	// be compared (not of an expired challenge) also counts against the
+	// destination's failures limit, which refuses verifies once spent:
+	// counted before the comparison, it counts wrong codes because Consume,
+	// which follows a right one, resets it.
+	Attempt(ctx context.Context, id string, ip, dest, failures Limit, maxAttempts int, now time.Time) (*AttemptResult, error)
 	// Consume deletes the challenge if it is still there; exactly one caller
-	// gets true. It records a verification for the breaker scopes.
+	// gets true, and resets the destination's failures count. It records a
+	// verification for the breaker scopes.
 	Consume(ctx context.Context, c *Challenge, scopes []string, b Breaker, now time.Time) (bool, error)
 	// Forget drops the cached login data of the destination with tag.
 	Forget(ctx context.Context, tag string) error

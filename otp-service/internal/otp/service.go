@@ -363,7 +363,7 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 	l := s.cfg.Limits
 	ipLimit := Limit{Name: "verifies_per_ip", Subject: meta.IP, Count: l.VerifiesPerIP.Count, Window: l.VerifiesPerIP.Window}
 	destLimit := Limit{Name: "verifies_per_destination", Subject: ChallengeTag(req.ChallengeID), Count: l.VerifiesPerDest.Count, Window: l.VerifiesPerDest.Window}
-	at, err := s.d.Store.Attempt(ctx, req.ChallengeID, ipLimit, destLimit, s.cfg.MaxAttempts, now)
+	at, err := s.d.Store.Attempt(ctx, req.ChallengeID, ipLimit, destLimit, l.verifyFailures(req.ChallengeID), s.cfg.MaxAttempts, now)
 	if err != nil {
 		return nil, err
 	}

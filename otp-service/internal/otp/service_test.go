@@ -323,8 +323,8 @@ type barrierStore struct {
 	release chan struct{}
 }
 
-func (b *barrierStore) Attempt(ctx context.Context, id string, ip, dest otp.Limit, max int, now time.Time) (*otp.AttemptResult, error) {
-	res, err := b.Store.Attempt(ctx, id, ip, dest, max, now)
+func (b *barrierStore) Attempt(ctx context.Context, id string, ip, dest, failures otp.Limit, max int, now time.Time) (*otp.AttemptResult, error) {
+	res, err := b.Store.Attempt(ctx, id, ip, dest, failures, max, now)
 	b.mu.Lock()
 	b.arrived++
 	if b.arrived == b.n {

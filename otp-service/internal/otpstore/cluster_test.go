@@ -52,7 +52,7 @@ func testAttemptCountsLimitsAndLocks(t *testing.T, r *Redis) {
 		ip := otp.Limit{Name: "verifies_per_ip", Subject: fmt.Sprintf("10.0.0.%d", i), Count: tc.ipCount, Window: time.Minute}
 		dest := otp.Limit{Name: "verifies_per_destination", Subject: otp.ChallengeTag(c.ID), Count: tc.dCount, Window: time.Minute}
 		for n, want := range tc.want {
-			at, err := r.Attempt(ctx, c.ID, ip, dest, tc.maxAttempts, now)
+			at, err := r.Attempt(ctx, c.ID, ip, dest, otp.Limit{}, tc.maxAttempts, now)
 			if err != nil || at.Status != want {
 				t.Fatalf("%s: Attempt #%d = %+v, %v; want status %v", tc.name, n+1, at, err, want)
 			}
@@ -92,7 +92,7 @@ func testForgetDropsCachedLoginData(t *testing.T, r *Redis) {
 	if err := r.Forget(ctx, otp.ChallengeTag(c.ID)); err != nil {
 		t.Fatalf("Forget = %v", err)
 	}
-	at, err := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, 5, now)
+	at, err := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, otp.Limit{}, 5, now)
 	if err != nil || at.Status != otp.AttemptOK || at.Identity != nil || at.MagentoToken != "" {
 		t.Errorf("Attempt after Forget = %+v, %v; want the challenge without cached identity or token", at, err)
 	}
@@ -121,7 +121,7 @@ func testAbortDeleteAndSetProvider(t *testing.T, r *Redis) {
 	}
 	attempt := func(c *otp.Challenge) *otp.AttemptResult {
 		t.Helper()
-		at, err := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, 5, now)
+		at, err := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, otp.Limit{}, 5, now)
 		if err != nil {
 			t.Fatal(err)
 		}

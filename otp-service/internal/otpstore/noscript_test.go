@@ -60,7 +60,7 @@ func TestClusterShardLosesScripts(t *testing.T) {
 		if err != nil || res.Limited != nil {
 			t.Fatalf("Start #%d with the destination's shard flushed = %+v, %v; want allowed (limit 2)", i+1, res, err)
 		}
-		if at, err := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, 5, now); err != nil || at.Status != otp.AttemptOK || at.Challenge.Attempts != 1 {
+		if at, err := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, otp.Limit{}, 5, now); err != nil || at.Status != otp.AttemptOK || at.Challenge.Attempts != 1 {
 			t.Fatalf("Attempt after Start #%d = %+v, %v; want the saved challenge, attempt 1", i+1, at, err)
 		}
 	}

@@ -155,11 +155,25 @@ return 1`)
 // Only a verify of the destination's current challenge counts: ids that are
 // not it (made up with the destination's tag, or replaced) answer missing
 // and spend nothing, so nobody who learns a tag can spend its verify limit.
+//
+// The destination's failures limit (KEYS[5], count and window in ARGV[6],
+// ARGV[7]; count 0 disables it) refuses the verify, counting nothing, once
+// its window holds count failures. Otherwise a verify whose code will be
+// compared (the challenge has not expired) counts as a failure: counted
+// before the comparison like the attempts, so concurrent guesses cannot
+// overshoot it, it counts only wrong codes because consumeScript deletes it
+// after a right one.
 var attemptScript = redis.NewScript(limitLua + `
 local h = redis.call('HMGET', KEYS[1], 'id', 'kid', 'mac', 'kind', 'dest', 'country', 'prefix', 'channel', 'client', 'locale', 'exp', 'prov')
 if not h[1] or h[1] ~= ARGV[1] then return {'missing'} end
+local now, fails = tonumber(ARGV[5]), tonumber(ARGV[6])
+if fails > 0 then
+  local f = redis.call('HMGET', KEYS[5], 'n', 'r')
+  local r = tonumber(f[2])
+  if r and now < r and tonumber(f[1]) >= fails then return {'limited', r - now} end
+end
 if tonumber(ARGV[3]) > 0 then
-  local wait = hit(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+  local wait = hit(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), now)
   if wait > 0 then return {'limited', wait} end
 end
 local a = redis.call('HINCRBY', KEYS[1], 'att', 1)
@@ -167,15 +181,17 @@ if a > tonumber(ARGV[2]) then
   redis.call('DEL', KEYS[1])
   return {'locked', h[8], h[6], h[4], h[5], h[12]}
 end
+if fails > 0 and now < (tonumber(h[11]) or 0) then hit(KEYS[5], fails, tonumber(ARGV[7]), now) end
 local idn = redis.call('GET', KEYS[3]) or ''
 local mtok = redis.call('GET', KEYS[4]) or ''
 return {'ok', a, h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], idn, mtok, h[12] or ''}`)
 
-// consumeScript deletes the challenge if it is still the one named; only one
-// caller can see 1.
+// consumeScript deletes the challenge (KEYS[1]) if it is still the one
+// named, with any further KEYS (the destination's failures count, after a
+// right code); only one caller can see 1.
 var consumeScript = redis.NewScript(`
 if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', unpack(KEYS))
   return 1
 end
 return 0`)
@@ -457,14 +473,15 @@ func (r *Redis) AbortStart(ctx context.Context, id string) error {
 // cached identity and Magento token. The IP limit counts every verify, of
 // challenges that exist or not (it bounds guessing ids); the destination's
 // verify limit and the challenge's attempts count only verifies of the
-// destination's current challenge.
-func (r *Redis) Attempt(ctx context.Context, id string, ip, dest otp.Limit, maxAttempts int, now time.Time) (*otp.AttemptResult, error) {
-	keys := []string{r.challengeKey(id), r.destKey(id, "vl"), r.destKey(id, "idn"), r.destKey(id, "mtok")}
+// destination's current challenge, and so does the failures limit (whose
+// key, like the others, carries the destination's tag).
+func (r *Redis) Attempt(ctx context.Context, id string, ip, dest, failures otp.Limit, maxAttempts int, now time.Time) (*otp.AttemptResult, error) {
+	keys := []string{r.challengeKey(id), r.destKey(id, "vl"), r.destKey(id, "idn"), r.destKey(id, "mtok"), r.destKey(id, "vf")}
 	cmds, err := r.pipelined(ctx, func(p redis.Pipeliner) {
 		if ip.Count > 0 {
 			limitScript.EvalSha(ctx, p, []string{r.limitKey(ip)}, now.UnixMilli(), ip.Count, ms(ip.Window))
 		}
-		attemptScript.EvalSha(ctx, p, keys, id, maxAttempts, dest.Count, ms(dest.Window), now.UnixMilli())
+		attemptScript.EvalSha(ctx, p, keys, id, maxAttempts, dest.Count, ms(dest.Window), now.UnixMilli(), failures.Count, ms(failures.Window))
 	})
 	if err != nil {
 		return nil, err
@@ -560,13 +577,13 @@ func (r *Redis) Remember(ctx context.Context, challengeID string, id *otp.Identi
 	return err
 }
 
-// Consume implements otp.Store: the consume script and the breaker's
-// verification count share one round trip. The count is made even when a
-// concurrent verify won, which only over-counts verifications of the right
-// code.
+// Consume implements otp.Store: the consume script (which also resets the
+// destination's failures count) and the breaker's verification count share
+// one round trip. The count is made even when a concurrent verify won,
+// which only over-counts verifications of the right code.
 func (r *Redis) Consume(ctx context.Context, c *otp.Challenge, scopes []string, b otp.Breaker, now time.Time) (bool, error) {
 	cmds, err := r.pipelined(ctx, func(p redis.Pipeliner) {
-		consumeScript.EvalSha(ctx, p, []string{r.challengeKey(c.ID)}, c.ID)
+		consumeScript.EvalSha(ctx, p, []string{r.challengeKey(c.ID), r.destKey(c.ID, "vf")}, c.ID)
 		r.countVerified(ctx, p, scopes, b, now)
 	})
 	if err != nil {

@@ -61,7 +61,7 @@ func testStartCountsEachLimit(t *testing.T, r *Redis) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		at, _ := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, 5, now)
+		at, _ := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, otp.Limit{}, 5, now)
 		switch {
 		case i <= 2 && (res.Limited != nil || at.Status != otp.AttemptOK):
 			t.Fatalf("Start #%d = %+v, saved %v; want allowed and saved", i, res, at.Status)
@@ -80,7 +80,7 @@ func testStartCountsEachLimit(t *testing.T, r *Redis) {
 	if n, err := r.rdb.HGet(ctx, r.destKey(pending.ID, "l:d"), "n").Int(); err != nil || n != 3 {
 		t.Errorf("d counted %d starts (%v); want 3: starts refused by a shared limit count nothing of the destination", n, err)
 	}
-	if at, err := r.Attempt(ctx, pending.ID, otp.Limit{}, otp.Limit{}, 5, now); err != nil || at.Status != otp.AttemptOK {
+	if at, err := r.Attempt(ctx, pending.ID, otp.Limit{}, otp.Limit{}, otp.Limit{}, 5, now); err != nil || at.Status != otp.AttemptOK {
 		t.Errorf("challenge #2 after three refused starts: Attempt = %+v, %v; want still pending", at, err)
 	}
 }
@@ -124,7 +124,7 @@ func testBreakerTripsOnLowVerifiedRatio(t *testing.T, r *Redis) {
 	if res.Paused != "cc:IN" || len(res.Tripped) != 1 || res.PausedFor != time.Hour {
 		t.Fatalf("Start at ratio 0.4 = %+v; want tripped and paused for 1h", res)
 	}
-	if at, _ := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, 5, now); at.Status != otp.AttemptMissing {
+	if at, _ := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, otp.Limit{}, 5, now); at.Status != otp.AttemptMissing {
 		t.Errorf("a refused start left its challenge: %v", at.Status)
 	}
 	if res, _ := start(7); res.Paused != "cc:IN" || len(res.Tripped) != 0 {
@@ -145,7 +145,7 @@ func testRememberIsReadByAttempt(t *testing.T, r *Redis) {
 	if err := r.Remember(ctx, c.ID, id, "mtok", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	at, err := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, 5, now)
+	at, err := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, otp.Limit{}, 5, now)
 	if err != nil || at.Identity == nil || *at.Identity != *id || at.MagentoToken != "mtok" {
 		t.Errorf("Attempt = %+v, %v; want the remembered identity and token", at, err)
 	}
@@ -201,7 +201,7 @@ func testMadeUpIDsDoNotSpendTheDestinationsVerifies(t *testing.T, r *Redis) {
 	attacker := otp.Limit{Name: "verifies_per_ip", Subject: "198.51.100.7", Count: 16, Window: 10 * time.Minute}
 	victim := otp.Limit{Name: "verifies_per_ip", Subject: "203.0.113.8", Count: 100, Window: 10 * time.Minute}
 	for i := range 17 {
-		at, err := r.Attempt(ctx, challenge(tag, 100+i, now).ID, attacker, dest, 5, now)
+		at, err := r.Attempt(ctx, challenge(tag, 100+i, now).ID, attacker, dest, otp.Limit{}, 5, now)
 		want := otp.AttemptMissing
 		if i == 16 {
 			want = otp.AttemptLimited // the attacker's IP limit counted every one
@@ -211,7 +211,7 @@ func testMadeUpIDsDoNotSpendTheDestinationsVerifies(t *testing.T, r *Redis) {
 		}
 	}
 	for i := range 4 {
-		at, err := r.Attempt(ctx, c.ID, victim, dest, 5, now)
+		at, err := r.Attempt(ctx, c.ID, victim, dest, otp.Limit{}, 5, now)
 		want := otp.AttemptOK
 		if i == 3 {
 			want = otp.AttemptLimited // verifies of the real challenge do count
@@ -274,7 +274,7 @@ func testRefusedStartKeepsThePendingChallenge(t *testing.T, r *Redis) {
 		if err != nil || (res.Limited == nil && res.Paused == "") {
 			t.Fatalf("%s: attacker's start = %+v, %v; want refused", tc.name, res, err)
 		}
-		at, err := r.Attempt(ctx, victim.ID, otp.Limit{}, otp.Limit{}, 5, later)
+		at, err := r.Attempt(ctx, victim.ID, otp.Limit{}, otp.Limit{}, otp.Limit{}, 5, later)
 		if err != nil || at.Status != otp.AttemptOK {
 			t.Fatalf("%s: victim's verify after the attacker's refused start: Attempt = %+v, %v; want the pending challenge", tc.name, at, err)
 		}
@@ -285,5 +285,84 @@ func testRefusedStartKeepsThePendingChallenge(t *testing.T, r *Redis) {
 		if res, err := r.Start(ctx, otp.Gate{Now: later, Breaker: breaker, Limits: limits(victimIP, 5)}, challenge(tag, 3, later)); err != nil || res.Limited != nil {
 			t.Errorf("%s: victim's resend after the refused start = %+v, %v; want allowed", tc.name, res, err)
 		}
+	}
+}
+
+// The failures limit counts, across a destination's challenges, the
+// verifies whose code is compared (not those of an expired or made-up
+// challenge) and refuses verifies once spent, until its window closes,
+// without counting them; Consume (after a right code) resets it.
+func TestVerifyFailuresPerDestination(t *testing.T) { onEachRedis(t, testVerifyFailuresPerDestination) }
+
+func testVerifyFailuresPerDestination(t *testing.T, r *Redis) {
+	ctx := context.Background()
+	now := time.Now()
+	start := func(tag string, i int, expires time.Time) *otp.Challenge {
+		t.Helper()
+		c := challenge(tag, i, now)
+		c.ExpiresAt = expires
+		if res, err := r.Start(ctx, otp.Gate{Now: now, Breaker: breaker}, c); err != nil || res.Limited != nil {
+			t.Fatalf("Start = %+v, %v", res, err)
+		}
+		return c
+	}
+	failures := func(tag string) otp.Limit {
+		return otp.Limit{Name: "verify_failures_per_destination", Subject: tag, Count: 3, Window: time.Hour}
+	}
+	attempt := func(what string, c *otp.Challenge, at time.Time, want otp.AttemptStatus) *otp.AttemptResult {
+		t.Helper()
+		res, err := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, failures(c.ID[:12]), 5, at)
+		if err != nil || res.Status != want {
+			t.Fatalf("%s: Attempt = %+v, %v; want status %v", what, res, err, want)
+		}
+		return res
+	}
+
+	// Three failures over two challenges (a resend between them) spend the
+	// limit; the fourth verify is refused for the rest of the hour, on this
+	// challenge and the next, and does not move the window.
+	const tag = "KKKKKKKKKKKK"
+	c1 := start(tag, 1, now.Add(time.Minute))
+	attempt("failure 1", c1, now, otp.AttemptOK)
+	attempt("failure 2", c1, now, otp.AttemptOK)
+	c2 := start(tag, 2, now.Add(time.Minute))
+	attempt("failure 3 (after a resend)", c2, now, otp.AttemptOK)
+	res := attempt("verify after 3 failures", c2, now.Add(time.Minute), otp.AttemptLimited)
+	if res.RetryAfter != 59*time.Minute {
+		t.Errorf("RetryAfter = %v; want the window's 59m left", res.RetryAfter)
+	}
+	c3 := start(tag, 3, now.Add(61*time.Minute))
+	attempt("verify of a new challenge", c3, now.Add(30*time.Minute), otp.AttemptLimited)
+	attempt("verify once the window closed", c3, now.Add(time.Hour), otp.AttemptOK)
+	if got := attempt("next verify", c3, now.Add(time.Hour), otp.AttemptOK).Challenge.Attempts; got != 2 {
+		t.Errorf("challenge attempts = %d; want 2 (the refused verify counted none)", got)
+	}
+
+	// A right code (Consume) before the limit is spent resets it.
+	const tag2 = "LLLLLLLLLLLL"
+	c4 := start(tag2, 1, now.Add(time.Minute))
+	attempt("failure 1", c4, now, otp.AttemptOK)
+	attempt("failure 2", c4, now, otp.AttemptOK)
+	right := attempt("right code", c4, now, otp.AttemptOK)
+	if won, err := r.Consume(ctx, right.Challenge, nil, breaker, now); err != nil || !won {
+		t.Fatalf("Consume = %v, %v", won, err)
+	}
+	c5 := start(tag2, 2, now.Add(time.Minute))
+	for i := range 3 {
+		attempt(fmt.Sprintf("failure %d after the login", i+1), c5, now, otp.AttemptOK)
+	}
+	attempt("verify after 3 new failures", c5, now, otp.AttemptLimited)
+
+	// Verifies of an expired challenge (never compared) and of made-up ids
+	// count nothing.
+	const tag3 = "MMMMMMMMMMMM"
+	c6 := start(tag3, 1, now.Add(-time.Second))
+	for range 4 {
+		attempt("verify of an expired challenge", c6, now, otp.AttemptOK)
+		attempt("made-up id", challenge(tag3, 99, now), now, otp.AttemptMissing)
+	}
+	c7 := start(tag3, 2, now.Add(time.Minute))
+	for i := range 3 {
+		attempt(fmt.Sprintf("failure %d", i+1), c7, now, otp.AttemptOK)
 	}
 }
