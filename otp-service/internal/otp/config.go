@@ -20,8 +20,10 @@ type Config struct {
 	Digits int `mapstructure:"digits" desc:"number of digits in a code, 6 to 10"`
 	// TTL is a code's lifetime, at most 10 minutes.
 	TTL time.Duration `mapstructure:"ttl" desc:"how long a code stays valid, 30s to 10m"`
-	// MaxAttempts is the number of codes a challenge accepts before it dies.
-	MaxAttempts int `mapstructure:"max_attempts" desc:"verification attempts a challenge accepts (1 to 10) before it is deleted and a new code is needed"`
+	// MaxAttempts is the number of codes a challenge accepts before it dies,
+	// at most 5 (shared/reference/otp.md, rule 5: verifies per challenge
+	// are limited to 5).
+	MaxAttempts int `mapstructure:"max_attempts" desc:"verification attempts a challenge accepts (1 to 5) before it is deleted and a new code is needed"`
 	// ResendAfter is the gap a destination must wait between two starts.
 	ResendAfter time.Duration `mapstructure:"resend_after" desc:"minimum wait before another code can be sent to the same destination, 0 to ttl; 0 disables"`
 	// HashKeys maps a key id to an HMAC secret (at least 32 bytes). Codes are
@@ -164,6 +166,10 @@ func DefaultConfig() Config {
 	}
 }
 
+// MaxAttemptsLimit is the most verification attempts a challenge may
+// accept (otp.md rule 5, as Twilio Verify and Ory Kratos do).
+const MaxAttemptsLimit = 5
+
 var keyIDPattern = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
 
 // Validate reports every bad key.
@@ -175,8 +181,9 @@ func (c Config) Validate() error {
 	if c.TTL < 30*time.Second || c.TTL > 10*time.Minute {
 		p.Add("ttl", "must be between 30s and 10m, got %s", c.TTL)
 	}
-	if c.MaxAttempts < 1 || c.MaxAttempts > 10 {
-		p.Add("max_attempts", "must be between 1 and 10, got %d", c.MaxAttempts)
+	if c.MaxAttempts < 1 || c.MaxAttempts > MaxAttemptsLimit {
+		p.Add("max_attempts", "must be between 1 and %d (the security rules allow at most %d verifies per challenge), got %d",
+			MaxAttemptsLimit, MaxAttemptsLimit, c.MaxAttempts)
 	}
 	if c.ResendAfter < 0 || c.ResendAfter > c.TTL {
 		p.Add("resend_after", "must be between 0 and ttl, got %s", c.ResendAfter)

@@ -135,8 +135,9 @@ func validConfig() Config {
 	return c
 }
 
-// Rules 1, 2 and 13 in configuration: codes of 6 to 10 digits, lifetime at
-// most 10 minutes, SMS within 140 bytes.
+// Rules 1, 2, 5 and 13 in configuration: codes of 6 to 10 digits, lifetime
+// at most 10 minutes, at most 5 attempts per challenge, SMS within 140
+// bytes.
 func TestConfigValidate(t *testing.T) {
 	if err := validConfig().Validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
@@ -149,6 +150,8 @@ func TestConfigValidate(t *testing.T) {
 		{"5 digits", func(c *Config) { c.Digits = 5 }, "digits"},
 		{"11 digits", func(c *Config) { c.Digits = 11 }, "digits"},
 		{"ttl 11m", func(c *Config) { c.TTL = 11 * time.Minute }, "ttl"},
+		{"6 attempts", func(c *Config) { c.MaxAttempts = 6 }, "max_attempts"},
+		{"no attempts", func(c *Config) { c.MaxAttempts = 0 }, "max_attempts"},
 		{"verify failures without a window", func(c *Config) { c.Limits.VerifyFailuresPerDest = Rate{Count: 30} }, "verify_failures_per_destination"},
 		{"no hash keys", func(c *Config) { c.HashKeys = nil }, "hash_keys"},
 		{"short key", func(c *Config) { c.HashKeys = map[string]config.Secret{"k1": "short"} }, "hash_keys"},
