@@ -292,7 +292,7 @@ func (s *Service) startLimits(d Destination, fp, clientID, ip string, now time.T
 	if r := l.SendsPerDestination; r.Count > 0 {
 		out = append(out, Limit{Name: "sends_per_destination", Subject: fp, Count: r.Count, Window: r.Window, PerDestination: true})
 	}
-	add("sends_per_ip", ip, l.SendsPerIP)
+	add("sends_per_ip", limitIP(ip), l.SendsPerIP)
 	add("sends_per_device", clientID, l.SendsPerDevice)
 	country := d.Country
 	if d.Kind == KindEmail {
@@ -361,7 +361,7 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 		}
 	}
 	l := s.cfg.Limits
-	ipLimit := Limit{Name: "verifies_per_ip", Subject: meta.IP, Count: l.VerifiesPerIP.Count, Window: l.VerifiesPerIP.Window}
+	ipLimit := Limit{Name: "verifies_per_ip", Subject: limitIP(meta.IP), Count: l.VerifiesPerIP.Count, Window: l.VerifiesPerIP.Window}
 	destLimit := Limit{Name: "verifies_per_destination", Subject: ChallengeTag(req.ChallengeID), Count: l.VerifiesPerDest.Count, Window: l.VerifiesPerDest.Window}
 	at, err := s.d.Store.Attempt(ctx, req.ChallengeID, ipLimit, destLimit, l.verifyFailures(req.ChallengeID), s.cfg.MaxAttempts, now)
 	if err != nil {
