@@ -150,12 +150,15 @@ func NormalizeTestDestination(s string) (string, error) {
 	return phonenumbers.Format(num, phonenumbers.E164), nil
 }
 
-// fingerprint is a keyed, non-reversible tag of a destination: 9 bytes of
-// HMAC-SHA256 in base64url (12 characters). Redis keys of one destination
-// share it as their Cluster hash tag, and challenge ids start with it.
+// fingerprint is a keyed, non-reversible tag of a destination's limit key
+// (a phone's number, an email's mailbox): 9 bytes of HMAC-SHA256 in
+// base64url (12 characters). Redis keys of one destination share it as
+// their Cluster hash tag, and challenge ids start with it, so the variants
+// of one mailbox share its per-destination limits and its one live
+// challenge.
 func fingerprint(key []byte, d Destination) string {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte(d.Kind + ":" + d.Value))
+	m.Write([]byte(d.Kind + ":" + d.limitKey()))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:9])
 }
 

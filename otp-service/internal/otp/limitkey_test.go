@@ -21,3 +21,33 @@ func TestLimitIP(t *testing.T) {
 		}
 	}
 }
+
+func TestMailbox(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"victim@example.com", "victim@example.com"},
+		{"Victim@Example.COM", "victim@example.com"},
+		{"victim+1@example.com", "victim@example.com"},
+		{"victim+a+b@example.com", "victim@example.com"},
+		{"v.ictim@example.com", "v.ictim@example.com"}, // dots matter outside Gmail
+		{"v.ictim@gmail.com", "victim@gmail.com"},
+		{"V.I.C.T.I.M+x@GMail.com", "victim@gmail.com"},
+		{"victim@googlemail.com", "victim@gmail.com"},
+		{"vic.tim+y@googlemail.com", "victim@gmail.com"},
+		{"victim@mail.gmail.com", "victim@mail.gmail.com"}, // not Gmail
+		{"+tag@example.com", "+tag@example.com"},           // nothing before the tag
+		{`"v.ictim+1"@gmail.com`, `"v.ictim+1"@gmail.com`}, // quoted: left alone
+	}
+	for _, tt := range tests {
+		if got := mailbox(tt.in); got != tt.want {
+			t.Errorf("mailbox(%q) = %q; want %q", tt.in, got, tt.want)
+		}
+	}
+	// Phones and emails: the destination's limit key.
+	d := Destination{Kind: KindEmail, Value: "v.ictim+1@gmail.com"}
+	if got := d.limitKey(); got != "victim@gmail.com" {
+		t.Errorf("limitKey(%s) = %q; want victim@gmail.com", d.Value, got)
+	}
+	if p := (Destination{Kind: KindPhone, Value: "+919876543210"}); p.limitKey() != p.Value {
+		t.Errorf("limitKey(phone) = %q; want the number", p.limitKey())
+	}
+}

@@ -3,6 +3,7 @@ package otp_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,5 +66,50 @@ func TestPerIPLimitsKeyIPv6ByItsSlash64(t *testing.T) {
 		if errs.Code(err) != want {
 			t.Errorf("wrong code #%d from %s = %v; want %s", i+1, ip, err, want)
 		}
+	}
+}
+
+// Per-destination limits count an email by its mailbox: victim+1@gmail.com
+// and v.ictim@gmail.com reach victim@gmail.com, so they share its send
+// limit and resend gap. The code still goes to the address given, and the
+// identity is the exact address.
+func TestPerDestinationLimitsKeyEmailByMailbox(t *testing.T) {
+	f := newFixture(t, func(c *otp.Config) {
+		c.ResendAfter = 0
+		c.Limits = otp.Limits{SendsPerDestination: otp.Rate{Count: 2, Window: time.Hour}}
+	})
+	ctx := context.Background()
+	for i, email := range []string{"victim@gmail.com", "victim+1@gmail.com", "v.ictim@gmail.com", "Victim+2@GoogleMail.com"} {
+		_, err := f.svc.Start(ctx, otp.StartRequest{Email: email}, meta)
+		if i < 2 && (err != nil || f.out.code(strings.ToLower(email)) == "") {
+			t.Fatalf("start #%d for %s = %v; want the code sent to that address", i+1, email, err)
+		}
+		if i >= 2 && !errs.Is(err, errs.RateLimited) {
+			t.Errorf("start #%d for %s = %v; want rate_limited (the mailbox's limit is spent)", i+1, email, err)
+		}
+	}
+	for _, email := range []string{"v.ictim@example.com", "victim@example.com"} { // dots count outside Gmail
+		if _, err := f.svc.Start(ctx, otp.StartRequest{Email: email}, meta); err != nil {
+			t.Errorf("start for %s = %v; want sent (another mailbox)", email, err)
+		}
+	}
+
+	g := newFixture(t, nil) // the default resend gap
+	if _, err := g.svc.Start(ctx, otp.StartRequest{Email: "jane.doe@gmail.com"}, meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.svc.Start(ctx, otp.StartRequest{Email: "janedoe+x@gmail.com"}, meta); !errs.Is(err, errs.RateLimited) {
+		t.Errorf("a variant within the resend gap = %v; want rate_limited", err)
+	}
+
+	// The identity is the exact address verified.
+	h := newFixture(t, nil)
+	res, err := h.svc.Start(ctx, otp.StartRequest{Email: "victim+shop@gmail.com"}, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := h.svc.Verify(ctx, otp.VerifyRequest{ChallengeID: res.ChallengeID, Code: h.out.code("victim+shop@gmail.com")}, meta)
+	if err != nil || sess.Identity.Value != "victim+shop@gmail.com" || sess.Identity.MagentoEmail != "victim+shop@gmail.com" {
+		t.Errorf("Verify = %+v, %v; want the identity victim+shop@gmail.com", sess, err)
 	}
 }

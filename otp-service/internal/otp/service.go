@@ -439,6 +439,11 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 	}
 	s.m.logins.WithLabelValues(string(c.Channel), c.Dest.Country, kind).Inc()
 	mtok := at.MagentoToken
+	if at.Identity != id {
+		// The cache held no login or another address's: the variants of a
+		// mailbox share its tag, not their customers' Magento tokens.
+		mtok = ""
+	}
 	if at.Identity != id || mtok == "" {
 		// Cache what this login had to look up, for the next one.
 		var until time.Time
