@@ -19,10 +19,10 @@ import (
 	"github.com/magefleet/platform/otp-service/internal/otp"
 )
 
-// Redis is otp.Store over Redis. Every key of one destination (its challenge
-// and its verify counter) carries the destination's tag as Cluster hash tag,
-// so the scripts that touch them together run in one slot. It is safe for
-// concurrent use.
+// Redis is otp.Store over Redis. Every key of one destination (its
+// challenge, its send, verify and failure counts, its cached login data)
+// carries the destination's tag as Cluster hash tag, so the scripts that
+// touch them together run in one slot. It is safe for concurrent use.
 type Redis struct {
 	rdb  redis.UniversalClient
 	keys cache.Keys
