@@ -84,7 +84,11 @@ type Limits struct {
 	// destination over a long window, across its challenges: a resend
 	// gives a new challenge fresh attempts, so without it guessing is bound
 	// only by VerifiesPerDest (2,160 guesses a day at 15 per 10 minutes).
-	// A successful verify starts the count again.
+	// A successful verify starts the count again. The default, 100 a day,
+	// is NIST SP 800-63B's cap on consecutive failures (a 0.01 % chance a
+	// day against 6 digits); lower it and anyone holding the number's
+	// challenges (any start) locks its logins sooner: at the default send
+	// and verify limits reaching 100 takes over an hour of effort.
 	VerifyFailuresPerDest Rate `mapstructure:"verify_failures_per_destination" desc:"wrong codes for one phone or email per window, across its challenges and resends; a successful verify resets the count; when spent, verifies answer 429 until the window closes"`
 	// DailyBudget caps sends per country per UTC day; DailyBudgetByCountry
 	// overrides it for a country (keys are region codes, lower-cased by the
@@ -153,7 +157,7 @@ func DefaultConfig() Config {
 			VerifiesPerDest:     Rate{15, 10 * time.Minute},
 			VerifiesPerIP:       Rate{60, 10 * time.Minute},
 			// 30 a day: at most 0.003 % of 6-digit codes.
-			VerifyFailuresPerDest: Rate{30, 24 * time.Hour},
+			VerifyFailuresPerDest: Rate{100, 24 * time.Hour},
 			DailyBudget:           200000,
 		},
 		Breaker: Breaker{Window: 15 * time.Minute, Buckets: 15, MinSent: 200, MinRatio: 0.2, Pause: 30 * time.Minute, PrefixDigits: 3},
