@@ -80,7 +80,7 @@ func setup(ctx context.Context, cfg *Config, d *service.Deps) (cleanup func(), e
 		Store: store, Sender: router, Identities: ids, Customers: customers, Tokens: issuer, Audit: audit,
 		Log: d.Log, Registry: d.Server.Registry(), Now: d.Now,
 		RefreshTTL: cfg.Tokens.RefreshTTL, SessionMaxAge: cfg.Tokens.SessionMaxAge,
-		Confirmations: magentoConfirmations{mc}, Sessions: familySessions{d.DB},
+		Confirmations: customers, Sessions: ids,
 	})
 	if err != nil {
 		return nil, err

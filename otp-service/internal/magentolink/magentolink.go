@@ -64,7 +64,10 @@ type Customers struct {
 	sf        singleflight.Group
 }
 
-var _ otp.Customers = (*Customers)(nil)
+var (
+	_ otp.Customers     = (*Customers)(nil)
+	_ otp.Confirmations = (*Customers)(nil)
+)
 
 // New returns the adapter.
 func New(mc Client, rdb redis.UniversalClient, prefix string, cfg Config, websiteID int) *Customers {
@@ -95,6 +98,20 @@ func (c *Customers) Create(ctx context.Context, email, first, last string) (int6
 		return 0, errs.E(errs.Internal, "magento created a customer without an id")
 	}
 	return cust.ID, nil
+}
+
+// PendingConfirmation implements otp.Confirmations: whether the customer
+// has yet to confirm their email address (Magento's confirmation key is set
+// while customer/create_account/confirm holds the account back).
+func (c *Customers) PendingConfirmation(ctx context.Context, customerID int64) (bool, error) {
+	cust, err := c.mc.Customer(ctx, customerID)
+	if err != nil {
+		return false, err
+	}
+	if cust.ID != customerID {
+		return false, errs.E(errs.Unavailable, "Magento answered customer %d with another customer.", customerID)
+	}
+	return cust.Confirmation != "", nil
 }
 
 func (c *Customers) tokenKey(customerID int64) string {

@@ -143,3 +143,33 @@ func TestCustomerTokenFollowsTheCustomerIDNotAStaleEmail(t *testing.T) {
 		t.Fatalf("the token is customer %d's (%s); want the linked customer %d, not %d", me.ID, me.Email, linked, other)
 	}
 }
+
+// An account registered on the storefront with a password waits for its
+// email confirmation (customer/create_account/confirm); one created here
+// without a password does not.
+func TestPendingConfirmation(t *testing.T) {
+	srv := httptest.NewServer(magentosandbox.New(magentosandbox.Options{ConfirmAccounts: true}).Handler())
+	t.Cleanup(srv.Close)
+	rdb, prefix := cachetest.New(t)
+	link, cc := newInstance(t, srv.URL, rdb, prefix)
+	ctx := context.Background()
+	ours, err := link.Create(ctx, "shopper@example.com", "Shop", "Per")
+	if err != nil {
+		t.Fatal(err)
+	}
+	registered, err := cc.CreateCustomer(ctx, magento.Customer{Email: "registered@example.com", Firstname: "Reg", Lastname: "Istered"}, "Passw0rd!23")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		id   int64
+		want bool
+	}{{ours, false}, {registered.ID, true}} {
+		if got, err := link.PendingConfirmation(ctx, tt.id); err != nil || got != tt.want {
+			t.Errorf("PendingConfirmation(%d) = %v, %v; want %v", tt.id, got, err, tt.want)
+		}
+	}
+	if _, err := link.PendingConfirmation(ctx, 9999); errs.Code(err) != errs.NotFound {
+		t.Errorf("PendingConfirmation(unknown) = %v; want not found", err)
+	}
+}

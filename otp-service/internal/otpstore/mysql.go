@@ -40,7 +40,10 @@ const (
 	maxBatch      = 64
 )
 
-var _ otp.Identities = (*MySQL)(nil)
+var (
+	_ otp.Identities = (*MySQL)(nil)
+	_ otp.Sessions   = (*MySQL)(nil)
+)
 
 // NewMySQL prepares the hot statements on db.
 func NewMySQL(ctx context.Context, db *sql.DB) (*MySQL, error) {
@@ -261,6 +264,22 @@ func (m *MySQL) RevokeFamily(ctx context.Context, hash []byte, reason string, no
 		return 0, fmt.Errorf("revoke family: %w", err)
 	}
 	return idn, nil
+}
+
+// SessionActive implements otp.Sessions: a family is going while one of its
+// refresh tokens is neither revoked (logout, detected reuse) nor past the
+// family's maximum age.
+func (m *MySQL) SessionActive(ctx context.Context, familyID string, now time.Time) (bool, error) {
+	var one int
+	err := m.db.QueryRowContext(ctx, `SELECT 1 FROM otp_refresh_tokens
+		WHERE family_id = ? AND revoked_at IS NULL AND family_expires_at > ? LIMIT 1`, familyID, now.UTC()).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("session state: %w", err)
+	}
+	return true, nil
 }
 
 // Relink implements otp.Identities.

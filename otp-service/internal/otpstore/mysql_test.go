@@ -128,3 +128,40 @@ func TestPurge(t *testing.T) {
 		t.Errorf("Purge = %d tokens, %d audit rows, %v; want 1, 1", tok, aud, err)
 	}
 }
+
+// A session (refresh token family) is going until it is revoked or reaches
+// its maximum age; an unknown family is not.
+func TestSessionActive(t *testing.T) {
+	m, _ := newMySQL(t)
+	ctx := context.Background()
+	now := time.Now()
+	id := &otp.Identity{Kind: "phone", Value: "+919876543210", MagentoCustomerID: 1, MagentoEmail: "p@example.com", CreatedAt: now}
+	if err := m.CreateIdentity(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range []string{"live", "out"} {
+		rt := otp.RefreshToken{Hash: hash("rt-" + fam), FamilyID: fam, IdentityID: id.ID, IssuedAt: now, ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(24 * time.Hour)}
+		if err := m.IssueRefresh(ctx, rt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.RevokeFamily(ctx, hash("rt-out"), "logout", now); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		family string
+		at     time.Time
+		want   bool
+	}{
+		{"live", now, true},
+		{"live", now.Add(25 * time.Hour), false}, // past the family's maximum age
+		{"out", now, false},                      // logged out
+		{"nobody", now, false},
+	}
+	for _, tt := range tests {
+		got, err := m.SessionActive(ctx, tt.family, tt.at)
+		if err != nil || got != tt.want {
+			t.Errorf("SessionActive(%s, %v) = %v, %v; want %v", tt.family, tt.at.Sub(now), got, err, tt.want)
+		}
+	}
+}
