@@ -39,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		OldestAge:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_outbox_oldest_age_seconds", Help: "Age of the oldest unsynced event (lag)."}),
 		InFlight:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_outbox_in_flight", Help: "Events leased to a worker now."}),
 		OpenDeadLetters: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_dead_letters_open", Help: "Dead letters awaiting an operator."}),
-		Synced:          prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_orders_synced_total", Help: "Payments turned into invoiced Magento orders."}),
+		Synced:          prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_orders_synced_total", Help: "Payments turned into Magento orders (invoiced, or placed un-invoiced for an authorised-only payment)."}),
 		Duplicates:      prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_duplicate_events_total", Help: "Events for payments that already had their order."}),
 		DuplicateOrders: prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_duplicate_orders_total", Help: "Carts found with more than one Magento order (alert)."}),
 		AmountMismatch:  prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_amount_mismatch_total", Help: "Orders whose Magento total differs from the amount charged (alert)."}),

@@ -259,11 +259,20 @@ func (m *MySQL) RevokeFamily(ctx context.Context, hash []byte, reason string, no
 	if err != nil {
 		return 0, fmt.Errorf("select refresh token: %w", err)
 	}
-	if _, err := m.db.ExecContext(ctx, `UPDATE otp_refresh_tokens SET revoked_at = ?, revoke_reason = ?
-		WHERE family_id = ? AND revoked_at IS NULL`, now.UTC(), reason, family); err != nil {
-		return 0, fmt.Errorf("revoke family: %w", err)
+	// A rotation of the same family at this moment can deadlock with this
+	// update (its INSERT against our range locks); MySQL then rolls one
+	// back. The update is idempotent: repeat it, so a logout never ends
+	// with a token of the session alive and an error the app may ignore.
+	for attempt := 1; ; attempt++ {
+		_, err := m.db.ExecContext(ctx, `UPDATE otp_refresh_tokens SET revoked_at = ?, revoke_reason = ?
+			WHERE family_id = ? AND revoked_at IS NULL`, now.UTC(), reason, family)
+		if err == nil {
+			return idn, nil
+		}
+		if attempt == 3 || !database.IsRetryable(err) {
+			return 0, fmt.Errorf("revoke family: %w", err)
+		}
 	}
-	return idn, nil
 }
 
 // SessionActive implements otp.Sessions: a family is going while one of its
