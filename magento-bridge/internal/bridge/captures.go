@@ -150,42 +150,9 @@ func (c *CaptureSync) Poll(ctx context.Context) error {
 // invoice is never skipped; the captures themselves are retried from
 // bridge_captures.
 func (c *CaptureSync) scan(ctx context.Context) error {
-	since := c.now().Add(-c.cfg.Lookback)
-	if pos, ok, err := c.store.Cursor(ctx, CursorInvoices); err != nil {
-		return err
-	} else if ok {
-		since = pos.Add(-c.cfg.Overlap)
-	}
-	var newest time.Time
-	for page := 1; ; page++ {
-		res, err := c.magento.InvoicesUpdatedSince(ctx, since, c.cfg.PageSize, page)
-		if err != nil {
-			return err
-		}
-		for _, inv := range res.Items {
-			if t, ok := parseMagentoTime(inv.UpdatedAt); ok && t.After(newest) {
-				newest = t
-			}
-			if err := c.record(ctx, inv); err != nil {
-				return err
-			}
-		}
-		if len(res.Items) < c.cfg.PageSize || page*c.cfg.PageSize >= res.TotalCount {
-			break
-		}
-	}
-	// An invoice may already exist for an order placed by an attempt whose
-	// order id is not recorded yet (it will be, once the attempt is
-	// retried): the cursor waits for such payments, for up to a day.
-	if t, ok, err := c.store.OldestUnfinished(ctx, c.now().Add(-24*time.Hour)); err != nil {
-		return err
-	} else if ok && !newest.IsZero() && t.Before(newest) {
-		newest = t
-	}
-	if !newest.IsZero() {
-		return c.store.SetCursor(ctx, CursorInvoices, newest, c.now())
-	}
-	return nil
+	return updatedScan[magento.Invoice]{store: c.store, cursor: CursorInvoices, now: c.now, lookback: c.cfg.Lookback, overlap: c.cfg.Overlap,
+		pageSize: c.cfg.PageSize, fetch: c.magento.InvoicesUpdatedSince, updatedAt: func(inv magento.Invoice) string { return inv.UpdatedAt },
+		record: c.record}.run(ctx)
 }
 
 // CaptureAlertEvery is how many failed attempts of one capture raise an

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/magefleet/platform/internal/magento"
 )
 
 // locker takes MySQL named locks (see RefundStore.TryLock).
@@ -54,4 +56,66 @@ func pollRound(ctx context.Context, l locker, lock string, steps ...pollStep) er
 		}
 	}
 	return nil
+}
+
+// cursorStore keeps the pollers' cursors (see RefundStore).
+type cursorStore interface {
+	Cursor(ctx context.Context, name string) (time.Time, bool, error)
+	SetCursor(ctx context.Context, name string, pos, now time.Time) error
+	OldestUnfinished(ctx context.Context, since time.Time) (time.Time, bool, error)
+}
+
+// updatedScan pages through the Magento records (credit memos, invoices)
+// updated since a cursor and records each one.
+type updatedScan[T any] struct {
+	store             cursorStore
+	cursor            string
+	now               func() time.Time
+	lookback, overlap time.Duration // where the first poll starts; how far each poll re-reads
+	pageSize          int
+	fetch             func(ctx context.Context, since time.Time, pageSize, page int) (*magento.SearchResult[T], error)
+	updatedAt         func(T) string
+	record            func(context.Context, T) error
+}
+
+// run reads from the cursor (minus overlap; lookback on the first poll),
+// records every item, then moves the cursor to the newest updated_at seen.
+// The cursor moves only after each item was recorded, so none is skipped,
+// and it waits, for up to a day, for a payment whose order is not recorded
+// yet: Magento may already hold a record of an order placed by an attempt
+// that is still to be retried.
+func (s updatedScan[T]) run(ctx context.Context) error {
+	since := s.now().Add(-s.lookback)
+	if pos, ok, err := s.store.Cursor(ctx, s.cursor); err != nil {
+		return err
+	} else if ok {
+		since = pos.Add(-s.overlap)
+	}
+	var newest time.Time
+	for page := 1; ; page++ {
+		res, err := s.fetch(ctx, since, s.pageSize, page)
+		if err != nil {
+			return err
+		}
+		for _, it := range res.Items {
+			if t, ok := parseMagentoTime(s.updatedAt(it)); ok && t.After(newest) {
+				newest = t
+			}
+			if err := s.record(ctx, it); err != nil {
+				return err
+			}
+		}
+		if len(res.Items) < s.pageSize || page*s.pageSize >= res.TotalCount {
+			break
+		}
+	}
+	if t, ok, err := s.store.OldestUnfinished(ctx, s.now().Add(-24*time.Hour)); err != nil {
+		return err
+	} else if ok && !newest.IsZero() && t.Before(newest) {
+		newest = t
+	}
+	if newest.IsZero() {
+		return nil
+	}
+	return s.store.SetCursor(ctx, s.cursor, newest, s.now())
 }

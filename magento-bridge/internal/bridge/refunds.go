@@ -114,40 +114,9 @@ func parseMagentoTime(s string) (time.Time, bool) {
 }
 
 func (r *RefundSync) scanCreditMemos(ctx context.Context) error {
-	since, err := r.since(ctx, CursorCreditMemos)
-	if err != nil {
-		return err
-	}
-	var newest time.Time
-	for page := 1; ; page++ {
-		res, err := r.magento.CreditMemosUpdatedSince(ctx, since, r.cfg.PageSize, page)
-		if err != nil {
-			return err
-		}
-		for _, cm := range res.Items {
-			if t, ok := parseMagentoTime(cm.UpdatedAt); ok && t.After(newest) {
-				newest = t
-			}
-			if err := r.record(ctx, cm); err != nil {
-				return err
-			}
-		}
-		if len(res.Items) < r.cfg.PageSize || page*r.cfg.PageSize >= res.TotalCount {
-			break
-		}
-	}
-	// A credit memo may already exist for an order placed by an attempt
-	// whose order id is not recorded yet (it will be, once the attempt is
-	// retried): the cursor waits for such payments, for up to a day.
-	if t, ok, err := r.store.OldestUnfinished(ctx, r.now().Add(-24*time.Hour)); err != nil {
-		return err
-	} else if ok && !newest.IsZero() && t.Before(newest) {
-		newest = t
-	}
-	if !newest.IsZero() {
-		return r.store.SetCursor(ctx, CursorCreditMemos, newest, r.now())
-	}
-	return nil
+	return updatedScan[magento.CreditMemo]{store: r.store, cursor: CursorCreditMemos, now: r.now, lookback: r.cfg.Lookback, overlap: r.cfg.Overlap,
+		pageSize: r.cfg.PageSize, fetch: r.magento.CreditMemosUpdatedSince, updatedAt: func(cm magento.CreditMemo) string { return cm.UpdatedAt },
+		record: r.record}.run(ctx)
 }
 
 // RefundID is the idempotency key of a credit memo's refund at checkout.
