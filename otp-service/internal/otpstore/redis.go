@@ -196,7 +196,22 @@ if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then
 end
 return 0`)
 
-var scripts = []*redis.Script{limitScript, breakerScript, countScript, uncountScript, saveScript, attemptScript, consumeScript}
+// unattemptScript takes back what attemptScript counted for a verify that
+// the caller's IP limit then refused (the two run in one round trip, in
+// different slots): the challenge's attempt (KEYS[1], if still the one
+// named) and the destination's failure (KEYS[2]), so a right code sent from
+// a busy address (a shared /64) neither spends the challenge nor locks the
+// destination. The destination's verify limit stays counted.
+var unattemptScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'id') == ARGV[1] and tonumber(redis.call('HGET', KEYS[1], 'att') or '0') > 0 then
+  redis.call('HINCRBY', KEYS[1], 'att', -1)
+end
+if tonumber(redis.call('HGET', KEYS[2], 'n') or '0') > 0 then
+  redis.call('HINCRBY', KEYS[2], 'n', -1)
+end
+return 1`)
+
+var scripts = []*redis.Script{limitScript, breakerScript, countScript, uncountScript, saveScript, attemptScript, consumeScript, unattemptScript}
 
 // Load loads the scripts, so pipelines can run them by hash.
 func (r *Redis) Load(ctx context.Context) error {
@@ -492,6 +507,11 @@ func (r *Redis) Attempt(ctx context.Context, id string, ip, dest, failures otp.L
 			return nil, fmt.Errorf("redis limit: %w", err)
 		}
 		if waits[0] > 0 {
+			if vals, err := cmds[len(cmds)-1].(*redis.Cmd).Slice(); err == nil && len(vals) > 0 && vals[0] == "ok" {
+				if err := unattemptScript.Run(ctx, r.rdb, []string{keys[0], keys[4]}, id).Err(); err != nil {
+					return nil, fmt.Errorf("redis unattempt: %w", err)
+				}
+			}
 			return &otp.AttemptResult{Status: otp.AttemptLimited, RetryAfter: time.Duration(waits[0]) * time.Millisecond}, nil
 		}
 	}
@@ -561,20 +581,30 @@ func (r *Redis) Forget(ctx context.Context, tag string) error {
 	return nil
 }
 
-// Remember implements otp.Store.
+// Remember implements otp.Store. The identity and the Magento token are
+// written together in one transaction (both keys share the destination's
+// slot), and a login without a token deletes the cached one: the variants
+// of a mailbox share a destination tag, so a token left from another
+// address's login would otherwise be handed out with this identity.
 func (r *Redis) Remember(ctx context.Context, challengeID string, id *otp.Identity, magentoToken string, tokenTTL time.Duration) error {
 	b, err := json.Marshal(cachedIdentity{ID: id.ID, Kind: id.Kind, Value: id.Value, MagentoCustomerID: id.MagentoCustomerID,
 		MagentoEmail: id.MagentoEmail, CreatedAt: id.CreatedAt.UnixMilli()})
 	if err != nil {
 		return err
 	}
-	_, err = r.pipelined(ctx, func(p redis.Pipeliner) {
+	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, r.destKey(challengeID, "idn"), b, IdentityTTL)
 		if magentoToken != "" && tokenTTL > time.Second {
 			p.Set(ctx, r.destKey(challengeID, "mtok"), magentoToken, tokenTTL)
+		} else {
+			p.Del(ctx, r.destKey(challengeID, "mtok"))
 		}
+		return nil
 	})
-	return err
+	if err != nil {
+		return fmt.Errorf("login cache: %w", err)
+	}
+	return nil
 }
 
 // Consume implements otp.Store: the consume script (which also resets the

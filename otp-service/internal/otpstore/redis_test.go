@@ -366,3 +366,63 @@ func testVerifyFailuresPerDestination(t *testing.T, r *Redis) {
 		attempt(fmt.Sprintf("failure %d", i+1), c7, now, otp.AttemptOK)
 	}
 }
+
+// The cached identity and Magento token of a destination are written
+// together: a login that could not get a token leaves none of another
+// identity's behind (mailbox variants share one destination tag).
+func TestRememberKeepsIdentityAndTokenTogether(t *testing.T) { onEachRedis(t, testRememberTogether) }
+
+func testRememberTogether(t *testing.T, r *Redis) {
+	ctx := context.Background()
+	now := time.Now()
+	a := &otp.Identity{ID: 1, Kind: "email", Value: "bob@example.com", MagentoCustomerID: 11, CreatedAt: now}
+	b := &otp.Identity{ID: 2, Kind: "email", Value: "bob+x@example.com", MagentoCustomerID: 22, CreatedAt: now}
+	c := challenge("RRRRRRRRRRRR", 1, now)
+	if _, err := r.Start(ctx, otp.Gate{Now: now, Breaker: breaker}, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Remember(ctx, c.ID, a, "tok-of-11", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Remember(ctx, c.ID, b, "", 0); err != nil { // b's mint failed
+		t.Fatal(err)
+	}
+	at, err := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, otp.Limit{}, 5, now)
+	if err != nil || at.Identity == nil {
+		t.Fatalf("Attempt = %+v, %v; want the cached identity", at, err)
+	}
+	if at.Identity.MagentoCustomerID != 22 || at.MagentoToken != "" {
+		t.Fatalf("cached identity of customer %d with token %q; want customer 22 and no token (not customer 11's)",
+			at.Identity.MagentoCustomerID, at.MagentoToken)
+	}
+}
+
+// A verify refused by the caller's IP limit compares nothing, so it must not
+// count as a wrong code nor spend the challenge's attempts: a right code
+// sent from a busy address (a shared /64) would otherwise lock the number.
+func TestIPRefusedVerifyCountsNoFailure(t *testing.T) { onEachRedis(t, testIPRefusedVerify) }
+
+func testIPRefusedVerify(t *testing.T, r *Redis) {
+	ctx := context.Background()
+	now := time.Now()
+	const tag = "IIIIIIIIIIII"
+	c := challenge(tag, 1, now)
+	if _, err := r.Start(ctx, otp.Gate{Now: now, Breaker: breaker}, c); err != nil {
+		t.Fatal(err)
+	}
+	busy := otp.Limit{Name: "verifies_per_ip", Subject: "2001:db8::/64", Count: 1, Window: time.Hour}
+	failures := otp.Limit{Name: "verify_failures_per_destination", Subject: tag, Count: 3, Window: 24 * time.Hour}
+	if at, err := r.Attempt(ctx, c.ID, busy, otp.Limit{}, failures, 5, now); err != nil || at.Status != otp.AttemptOK {
+		t.Fatalf("first attempt = %+v, %v; want ok", at, err)
+	}
+	for i := range 8 { // refused by the IP limit: nothing compared
+		if at, err := r.Attempt(ctx, c.ID, busy, otp.Limit{}, failures, 5, now); err != nil || at.Status != otp.AttemptLimited {
+			t.Fatalf("attempt %d from the busy address = %+v, %v; want limited", i+2, at, err)
+		}
+	}
+	other := otp.Limit{Name: "verifies_per_ip", Subject: "198.51.100.9", Count: 10, Window: time.Hour}
+	at, err := r.Attempt(ctx, c.ID, other, otp.Limit{}, failures, 5, now)
+	if err != nil || at.Status != otp.AttemptOK || at.Challenge.Attempts != 2 {
+		t.Fatalf("attempt from another address = %+v, %v; want ok as the challenge's 2nd attempt (refused ones not counted, no failures lock)", at, err)
+	}
+}
