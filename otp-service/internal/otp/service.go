@@ -554,8 +554,8 @@ func (s *Service) identity(ctx context.Context, d Destination, now time.Time) (i
 			var pending bool
 			if pending, err = s.pendingConfirmation(ctx, id.MagentoCustomerID); err == nil && pending {
 				return nil, false, false, &errs.Error{Code: CodeEmailUnconfirmed, Status: http.StatusForbidden,
-					Message: "This email address belongs to a store account that has not been confirmed yet. " +
-						"Confirm your email first with the link the store sent to this address, then ask for a new code."}
+					Message: "This email address belongs to a store account that was never confirmed, so it cannot be " +
+						"opened with a code. Contact the store's customer service to claim it."}
 			}
 		case errs.Is(err, errs.NotFound):
 			newCustomer = true
