@@ -5,8 +5,9 @@
 //
 // Keys are cached by kid; an unknown kid refreshes the set (at most once per
 // MinRefresh), so key rotation needs no restart. The cached set is replaced
-// by a fresh one once it is older than MaxAge, so a key withdrawn from the
-// JWKS (a compromised one) stops verifying within MaxAge; while the JWKS
+// by a fresh one once it is older than MaxAge (fetched in the background
+// while the stale set keeps verifying), so a key withdrawn from the JWKS (a
+// compromised one) stops verifying shortly after MaxAge; while the JWKS
 // cannot be fetched the cached keys keep verifying. A Verifier is safe for
 // concurrent use. Verify returns errs.Unauthorized for any bad token and
 // errs.Unavailable when the key set cannot be fetched.
@@ -50,9 +51,10 @@ type Verifier struct {
 	HTTP       *http.Client
 	Now        func() time.Time
 
-	mu      sync.Mutex
-	keys    map[string]publicKey
-	fetched time.Time
+	mu         sync.Mutex
+	keys       map[string]publicKey
+	fetched    time.Time
+	refreshing bool // a background fetch of a stale set is running
 }
 
 // publicKey is a JWKS key and the one algorithm it verifies.
@@ -127,18 +129,22 @@ func (v *Verifier) key(ctx context.Context, kid string) (publicKey, error) {
 	if ok && (v.MaxAge <= 0 || age < v.MaxAge) {
 		return cached, nil
 	}
-	if !v.fetched.IsZero() && age < v.MinRefresh {
-		if ok {
-			return cached, nil // the last fetch failed moments ago
+	if ok {
+		// A stale set: fetch it again in the background (at most once per
+		// MinRefresh) and keep verifying with it meanwhile, so requests
+		// never wait on the JWKS, nor stall while otp-service is down.
+		if !v.refreshing && age >= v.MinRefresh {
+			v.refreshing = true
+			go v.refresh()
 		}
+		return cached, nil
+	}
+	if !v.fetched.IsZero() && age < v.MinRefresh {
 		return publicKey{}, errs.E(errs.Unauthorized, "Unknown signing key %q.", kid)
 	}
 	keys, err := v.fetch(ctx)
 	v.fetched = v.Now()
 	if err != nil {
-		if ok {
-			return cached, nil // otp-service unreachable: keep what it published last
-		}
 		return publicKey{}, errs.Wrap(errs.Unavailable, err, "The token keys are unavailable.")
 	}
 	v.keys = keys
@@ -146,6 +152,21 @@ func (v *Verifier) key(ctx context.Context, kid string) (publicKey, error) {
 		return k, nil
 	}
 	return publicKey{}, errs.E(errs.Unauthorized, "Unknown signing key %q.", kid)
+}
+
+// refresh replaces a stale key set; while the JWKS cannot be fetched the
+// stale set stays.
+func (v *Verifier) refresh() {
+	ctx, cancel := context.WithTimeout(context.Background(), v.HTTP.Timeout+time.Second)
+	defer cancel()
+	keys, err := v.fetch(ctx)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.refreshing = false
+	v.fetched = v.Now()
+	if err == nil {
+		v.keys = keys
+	}
 }
 
 type jwks struct {
