@@ -156,7 +156,7 @@ func DefaultConfig() Config {
 			SendsGlobal:         Rate{10000, time.Minute},
 			VerifiesPerDest:     Rate{15, 10 * time.Minute},
 			VerifiesPerIP:       Rate{60, 10 * time.Minute},
-			// 30 a day: at most 0.003 % of 6-digit codes.
+			// 100 a day: at most 0.01 % of 6-digit codes.
 			VerifyFailuresPerDest: Rate{100, 24 * time.Hour},
 			DailyBudget:           200000,
 		},
