@@ -151,7 +151,8 @@ return 1`)
 
 // attemptScript counts a verify against the destination's verify limit and
 // the challenge's attempts before anything is compared, and returns the
-// challenge's fields. The challenge dies once its attempts are exhausted.
+// challenge's fields. Once its attempts are exhausted nothing more is
+// compared: the first refused attempt answers locked, later ones missing.
 // Only a verify of the destination's current challenge counts: ids that are
 // not it (made up with the destination's tag, or replaced) answer missing
 // and spend nothing, so nobody who learns a tag can spend its verify limit.
@@ -178,8 +179,12 @@ if tonumber(ARGV[3]) > 0 then
 end
 local a = redis.call('HINCRBY', KEYS[1], 'att', 1)
 if a > tonumber(ARGV[2]) then
-  redis.call('DEL', KEYS[1])
-  return {'locked', h[8], h[6], h[4], h[5], h[12]}
+  -- Spent: nothing more is compared. The challenge stays until a right code
+  -- of the allowed attempts consumes it or it expires, so a verify still
+  -- comparing one of those can win (deleting it here lost the login of 100
+  -- concurrent right codes); the first refused attempt reports the lockout.
+  if a == tonumber(ARGV[2]) + 1 then return {'locked', h[8], h[6], h[4], h[5], h[12]} end
+  return {'missing'}
 end
 if fails > 0 and now < (tonumber(h[11]) or 0) then hit(KEYS[5], fails, tonumber(ARGV[7]), now) end
 local idn = redis.call('GET', KEYS[3]) or ''
