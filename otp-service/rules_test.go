@@ -154,8 +154,13 @@ func TestLimits(t *testing.T) {
 		if s, _ := strconv.Atoi(r.Header.Get("Retry-After")); s < 86400-60 || s > 86400 {
 			t.Errorf("Retry-After = %q; want the day's window left", r.Header.Get("Retry-After"))
 		}
-		id = e.startPhone(phoneN(1))
-		wantStatus(t, "right code of a new challenge", verify(id, e.lastCode(phoneN(1))), 429, "rate_limited")
+		// No code is sent while the cap is spent: it could not be verified.
+		sr := e.post("/v1/otp/start", map[string]any{"phone": phoneN(1)})
+		wantStatus(t, "start while the cap is spent", sr, 429, "rate_limited")
+		if s, _ := strconv.Atoi(sr.Header.Get("Retry-After")); s < 86400-60 || s > 86400 {
+			t.Errorf("start's Retry-After = %q; want the day's window left", sr.Header.Get("Retry-After"))
+		}
+		wantStatus(t, "the pending challenge is untouched", verify(id, e.lastCode(phoneN(1))), 429, "rate_limited")
 		e.clock.Advance(24 * time.Hour)
 		id = e.startPhone(phoneN(1))
 		wantStatus(t, "right code once the window closed", verify(id, e.lastCode(phoneN(1))), 200, "")

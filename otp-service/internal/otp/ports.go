@@ -41,6 +41,10 @@ type Gate struct {
 	Scopes  []string
 	Breaker Breaker
 	Now     time.Time
+	// Failures is the destination's wrong-code cap: while it is spent a
+	// start is refused (it is checked, not counted), as no code sent could
+	// be verified.
+	Failures Limit
 }
 
 // GateResult reports the first limit exceeded (with how long to wait), a

@@ -180,7 +180,8 @@ func (s *Service) Start(ctx context.Context, req StartRequest, meta Meta) (*Star
 	}
 	c := &Challenge{ID: id, KeyID: kid, MAC: mac, Dest: dest, Channel: ch, ClientID: req.ClientID,
 		Locale: req.Locale, ExpiresAt: now.Add(s.cfg.TTL), Provider: provider}
-	gate := Gate{Now: now, Breaker: s.cfg.Breaker, Scopes: scopes, Limits: s.startLimits(dest, fp, req.ClientID, meta.IP, now)}
+	gate := Gate{Now: now, Breaker: s.cfg.Breaker, Scopes: scopes, Limits: s.startLimits(dest, fp, req.ClientID, meta.IP, now),
+		Failures: s.cfg.Limits.verifyFailures(id)}
 	res, err := s.d.Store.Start(ctx, gate, c)
 	if err != nil {
 		return nil, err

@@ -126,10 +126,18 @@ return 1`)
 
 // saveScript counts the per-destination limits (KEYS[2..], ARGV[3] of them,
 // each with count and window in ARGV) and, when all allow it, replaces the
-// destination's challenge (KEYS[1]) with the fields that follow. It returns
-// {0, 0} when saved, else {index of the first refusing limit, wait ms}.
+// destination's challenge (KEYS[1]) with the fields that follow the
+// wrong-code cap's count (its key after the limits'). It returns {0, 0}
+// when saved, else {index of the first refusing limit, wait ms}, where
+// index n+1 is the wrong-code cap: checked first, counting nothing.
 var saveScript = redis.NewScript(limitLua + `
 local now = tonumber(ARGV[2]); local n = tonumber(ARGV[3])
+local fails = tonumber(ARGV[4 + 2 * n])
+if fails > 0 then
+  local f = redis.call('HMGET', KEYS[2 + n], 'n', 'r')
+  local r = tonumber(f[2])
+  if r and now < r and tonumber(f[1]) >= fails then return {n + 1, r - now} end
+end
 local wait, which = 0, 0
 for i = 1, n do
   local w = hit(KEYS[1 + i], tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i]), now)
@@ -138,7 +146,7 @@ for i = 1, n do
 end
 if which > 0 then return {which, wait} end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 4 + 2 * n))
+redis.call('HSET', KEYS[1], unpack(ARGV, 5 + 2 * n))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return {0, 0}`)
 
@@ -369,7 +377,9 @@ func (r *Redis) Start(ctx context.Context, g otp.Gate, c *otp.Challenge) (otp.Ga
 			saveKeys = append(saveKeys, r.destKey(c.ID, "l:"+g.Limits[i].Name))
 			saveArgs = append(saveArgs, g.Limits[i].Count, ms(g.Limits[i].Window))
 		}
-		saveArgs = append(saveArgs,
+		// The wrong-code cap, checked before anything is counted.
+		saveKeys = append(saveKeys, r.destKey(c.ID, "vf"))
+		saveArgs = append(saveArgs, g.Failures.Count,
 			"id", c.ID, "kid", c.KeyID, "mac", hex.EncodeToString(c.MAC), "kind", c.Dest.Kind, "dest", c.Dest.Value,
 			"country", c.Dest.Country, "prefix", c.Dest.Prefix, "channel", string(c.Channel), "client", c.ClientID,
 			"locale", c.Locale, "exp", c.ExpiresAt.UnixMilli(), "prov", c.Provider, "att", 0)
@@ -383,10 +393,14 @@ func (r *Redis) Start(ctx context.Context, g otp.Gate, c *otp.Challenge) (otp.Ga
 		if err != nil || len(saved) != 2 {
 			return res, fmt.Errorf("redis save challenge: %v %w", saved, err)
 		}
-		if saved[0] == 0 {
+		switch {
+		case saved[0] == 0:
 			return res, nil
+		case saved[0] == int64(len(dest))+1:
+			res.Limited, res.RetryAfter = &g.Failures, time.Duration(saved[1])*time.Millisecond
+		default:
+			refuse(dest[saved[0]-1], saved[1])
 		}
-		refuse(dest[saved[0]-1], saved[1])
 	}
 	if counted {
 		// Refused after the breaker counted the send: take it back.

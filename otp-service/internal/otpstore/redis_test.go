@@ -426,3 +426,36 @@ func testIPRefusedVerify(t *testing.T, r *Redis) {
 		t.Fatalf("attempt from another address = %+v, %v; want ok as the challenge's 2nd attempt (refused ones not counted, no failures lock)", at, err)
 	}
 }
+
+// While a destination's wrong-code cap is spent, a start is refused without
+// counting or replacing anything: no code is sent that could not be
+// verified.
+func TestStartRefusedWhileFailuresCapSpent(t *testing.T) { onEachRedis(t, testStartFailuresCap) }
+
+func testStartFailuresCap(t *testing.T, r *Redis) {
+	ctx := context.Background()
+	now := time.Now()
+	const tag = "FFFFFFFFFFFF"
+	failures := otp.Limit{Name: "verify_failures_per_destination", Subject: tag, Count: 2, Window: time.Hour}
+	sends := otp.Limit{Name: "sends_per_destination", Subject: tag, Count: 10, Window: time.Hour, PerDestination: true}
+	gate := otp.Gate{Now: now, Breaker: breaker, Limits: []otp.Limit{sends}, Failures: failures}
+	c := challenge(tag, 1, now)
+	if res, err := r.Start(ctx, gate, c); err != nil || res.Limited != nil {
+		t.Fatalf("Start = %+v, %v; want saved", res, err)
+	}
+	for range 2 { // two codes compared (and wrong): the cap is spent
+		if at, err := r.Attempt(ctx, c.ID, otp.Limit{}, otp.Limit{}, failures, 5, now); err != nil || at.Status != otp.AttemptOK {
+			t.Fatalf("Attempt = %+v, %v", at, err)
+		}
+	}
+	res, err := r.Start(ctx, gate, challenge(tag, 2, now))
+	if err != nil || res.Limited == nil || res.Limited.Name != "verify_failures_per_destination" || res.RetryAfter <= 0 || res.RetryAfter > time.Hour {
+		t.Fatalf("Start while the cap is spent = %+v, %v; want refused by verify_failures_per_destination for up to an hour", res, err)
+	}
+	if id, _ := r.rdb.HGet(ctx, r.challengeKey(c.ID), "id").Result(); id != c.ID {
+		t.Errorf("the pending challenge is %q; want %q untouched", id, c.ID)
+	}
+	if n, _ := r.rdb.HGet(ctx, r.destKey(c.ID, "l:sends_per_destination"), "n").Int(); n != 1 {
+		t.Errorf("sends_per_destination counted %d; want 1 (the refused start counts nothing)", n)
+	}
+}
