@@ -21,7 +21,7 @@ func commands() map[string]service.Command[*Config] {
 	return map[string]service.Command[*Config]{
 		"dead-letters": {Usage: "list dead letters (--all includes replayed, --json prints everything)", Run: deadLetters},
 		"replay":       {Usage: "replay <id>: put a dead letter's event back in the queue", Run: replay},
-		"captures": {Usage: "captures [step]: list invoice captures, newest first (step or --step: pending, captured, done, refused, failed; " +
+		"captures": {Usage: "list invoice captures, newest first (--step pending, captured, done, refused or failed; " +
 			"--json prints everything)", Run: captures},
 		"retry-capture": {Usage: "retry-capture <invoice id>: put a failed capture back to pending; the next poll asks checkout again", Run: retryCapture},
 	}
@@ -48,34 +48,21 @@ func deadLetters(ctx context.Context, cfg *Config, d *service.Deps, args []strin
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(out, "no dead letters")
-		return nil
+	if *asJSON || len(list) == 0 {
+		return printList(out, *asJSON, list, "no dead letters")
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tCREATED\tSTATUS\tREASON\tPAYMENT\tATTEMPTS\tERROR")
 	for _, dl := range list {
-		msg := dl.Error
-		if len(msg) > 100 {
-			msg = msg[:100] + "…"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", dl.ID, dl.CreatedAt.Format(time.RFC3339), dl.Status, dl.Reason, dl.PaymentID, dl.Attempts, msg)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", dl.ID, dl.CreatedAt.Format(time.RFC3339), dl.Status, dl.Reason, dl.PaymentID, dl.Attempts, clip(dl.Error))
 	}
 	return tw.Flush()
 }
 
 func replay(ctx context.Context, cfg *Config, d *service.Deps, args []string, out io.Writer) error {
-	if len(args) != 1 {
-		return fmt.Errorf("usage: magento-bridge replay <dead letter id>")
-	}
-	id, err := strconv.ParseInt(args[0], 10, 64)
-	if err != nil || id <= 0 {
-		return fmt.Errorf("replay: %q is not a dead letter id", args[0])
+	id, err := idArg(args, "replay", "dead letter id")
+	if err != nil {
+		return err
 	}
 	dl, err := bridgestore.New(d.DB).Replay(ctx, id, operator(), d.Now())
 	if err != nil {
@@ -85,8 +72,7 @@ func replay(ctx context.Context, cfg *Config, d *service.Deps, args []string, ou
 	return nil
 }
 
-// captures lists bridge_captures, newest invoice first. The step may be given
-// as --step or as the argument (magento-bridge captures failed).
+// captures lists bridge_captures, newest invoice first.
 func captures(ctx context.Context, cfg *Config, d *service.Deps, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("captures", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -97,16 +83,7 @@ func captures(ctx context.Context, cfg *Config, d *service.Deps, args []string, 
 		return err
 	}
 	if fs.NArg() > 0 {
-		if *step != "" {
-			return fmt.Errorf("captures: give the step once, as --step or as the argument")
-		}
-		*step = fs.Arg(0)
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return err
-		}
-		if fs.NArg() > 0 {
-			return fmt.Errorf("usage: magento-bridge captures [--step step | step] [--limit n] [--json]")
-		}
+		return fmt.Errorf("usage: magento-bridge captures [--step step] [--limit n] [--json]")
 	}
 	if *step != "" && !bridge.ValidCaptureStep(*step) {
 		return fmt.Errorf("captures: step %q is not one of %s", *step, strings.Join(bridge.CaptureSteps, ", "))
@@ -118,24 +95,8 @@ func captures(ctx context.Context, cfg *Config, d *service.Deps, args []string, 
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
-	}
-	if len(list) == 0 {
-		if *step != "" {
-			fmt.Fprintf(out, "no %s captures\n", *step)
-		} else {
-			fmt.Fprintln(out, "no captures")
-		}
-		return nil
-	}
-	clip := func(s string) string {
-		if len(s) > 100 {
-			return s[:100] + "…"
-		}
-		return s
+	if *asJSON || len(list) == 0 {
+		return printList(out, *asJSON, list, strings.TrimSpace("no "+*step+" captures"))
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "INVOICE\tINCREMENT\tORDER\tPAYMENT\tCAPTURE\tGATEWAY\tAMOUNT (MINOR)\tSTEP\tATTEMPTS\tUPDATED\tREASON\tERROR")
@@ -149,12 +110,9 @@ func captures(ctx context.Context, cfg *Config, d *service.Deps, args []string, 
 // retryCapture sets a failed capture back to pending: the bridge's next
 // capture poll asks checkout again, with the same capture id.
 func retryCapture(ctx context.Context, cfg *Config, d *service.Deps, args []string, out io.Writer) error {
-	if len(args) != 1 {
-		return fmt.Errorf("usage: magento-bridge retry-capture <invoice id>")
-	}
-	id, err := strconv.ParseInt(args[0], 10, 64)
-	if err != nil || id <= 0 {
-		return fmt.Errorf("retry-capture: %q is not a Magento invoice id", args[0])
+	id, err := idArg(args, "retry-capture", "Magento invoice id")
+	if err != nil {
+		return err
 	}
 	c, err := bridgestore.New(d.DB).RetryCapture(ctx, id, operator(), d.Now())
 	if err != nil {
@@ -163,4 +121,35 @@ func retryCapture(ctx context.Context, cfg *Config, d *service.Deps, args []stri
 	fmt.Fprintf(out, "capture of invoice %s (id %d, payment %s) is pending again: the next poll asks checkout for %d %s (minor units) with capture id %s\n",
 		c.InvoiceIncrementID, c.InvoiceID, c.PaymentID, c.Amount, c.Currency, c.CaptureID)
 	return nil
+}
+
+// idArg reads a command's one argument, a positive id.
+func idArg(args []string, cmd, what string) (int64, error) {
+	if len(args) != 1 {
+		return 0, fmt.Errorf("usage: magento-bridge %s <%s>", cmd, what)
+	}
+	id, err := strconv.ParseInt(args[0], 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%s: %q is not a %s", cmd, args[0], what)
+	}
+	return id, nil
+}
+
+// printList prints list as indented JSON, or none when it is empty.
+func printList[T any](out io.Writer, asJSON bool, list []T, none string) error {
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	_, err := fmt.Fprintln(out, none)
+	return err
+}
+
+// clip shortens a message for a table cell.
+func clip(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "…"
+	}
+	return s
 }
