@@ -84,17 +84,7 @@ type CaptureStore interface {
 }
 
 // CaptureConfig tunes a CaptureSync.
-type CaptureConfig struct {
-	// Interval between polls.
-	Interval time.Duration
-	// Lookback is where the first poll starts, before now.
-	Lookback time.Duration
-	// Overlap re-reads this much before the cursor on every poll, for
-	// invoices committed late with an earlier updated_at.
-	Overlap time.Duration
-	// PageSize of Magento searches.
-	PageSize int
-}
+type CaptureConfig = PollConfig
 
 // CursorInvoices names the capture sync's cursor (invoices' updated_at).
 const CursorInvoices = "invoices"
@@ -128,10 +118,7 @@ func NewCaptureSync(cfg CaptureConfig, store CaptureStore, m Magento, payments P
 	if now == nil {
 		now = time.Now
 	}
-	if cfg.PageSize <= 0 {
-		cfg.PageSize = 100
-	}
-	return &CaptureSync{cfg: cfg, store: store, magento: m, payments: payments, metrics: metrics, log: log, now: now}
+	return &CaptureSync{cfg: cfg.withDefaults(), store: store, magento: m, payments: payments, metrics: metrics, log: log, now: now}
 }
 
 // Run polls until ctx ends.

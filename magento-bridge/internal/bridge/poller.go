@@ -10,6 +10,27 @@ import (
 	"github.com/magefleet/platform/internal/magento"
 )
 
+// PollConfig tunes a poller of Magento records updated since a cursor
+// (credit memos, invoices).
+type PollConfig struct {
+	// Interval between polls.
+	Interval time.Duration
+	// Lookback is where the first poll starts, before now.
+	Lookback time.Duration
+	// Overlap re-reads this much before the cursor on every poll, for
+	// records committed late with an earlier updated_at.
+	Overlap time.Duration
+	// PageSize of Magento searches; 100 when not set.
+	PageSize int
+}
+
+func (c PollConfig) withDefaults() PollConfig {
+	if c.PageSize <= 0 {
+		c.PageSize = 100
+	}
+	return c
+}
+
 // locker takes MySQL named locks (see RefundStore.TryLock).
 type locker interface {
 	TryLock(ctx context.Context, name string) (unlock func(), ok bool, err error)

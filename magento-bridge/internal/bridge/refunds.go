@@ -43,17 +43,7 @@ type RefundStore interface {
 }
 
 // RefundConfig tunes a RefundSync.
-type RefundConfig struct {
-	// Interval between polls.
-	Interval time.Duration
-	// Lookback is where the first poll starts, before now.
-	Lookback time.Duration
-	// Overlap re-reads this much before the cursor on every poll, for
-	// credit memos committed late with an earlier updated_at.
-	Overlap time.Duration
-	// PageSize of Magento searches.
-	PageSize int
-}
+type RefundConfig = PollConfig
 
 // Cursor names.
 const (
@@ -80,10 +70,7 @@ func NewRefundSync(cfg RefundConfig, store RefundStore, m Magento, payments Paym
 	if now == nil {
 		now = time.Now
 	}
-	if cfg.PageSize <= 0 {
-		cfg.PageSize = 100
-	}
-	return &RefundSync{cfg: cfg, store: store, magento: m, payments: payments, metrics: metrics, log: log, now: now}
+	return &RefundSync{cfg: cfg.withDefaults(), store: store, magento: m, payments: payments, metrics: metrics, log: log, now: now}
 }
 
 // Run polls until ctx ends.
