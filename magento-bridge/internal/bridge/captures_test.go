@@ -33,6 +33,17 @@ func (h *harness) authorise(fx ...fixture) {
 	}
 }
 
+// authorisedOrder returns a harness with one payment that checkout only
+// authorised, whose order the bridge has placed un-invoiced, and that order.
+func authorisedOrder(t *testing.T) (*harness, []fixture, magento.Order) {
+	t.Helper()
+	h := newHarness(t, harnessOptions{})
+	fx := h.capture(1)
+	h.authorise(fx...)
+	h.sync()
+	return h, fx, h.orderOf(fx[0])
+}
+
 // sync runs the order sync until the outbox is drained.
 func (h *harness) sync() {
 	h.t.Helper()
@@ -201,11 +212,7 @@ func TestInvoiceOfAuthorisedOrderCapturedOnce(t *testing.T) {
 }
 
 func TestCaptureRetriedUntilCheckoutAnswers(t *testing.T) {
-	h := newHarness(t, harnessOptions{})
-	fx := h.capture(1)
-	h.authorise(fx...)
-	h.sync()
-	order := h.orderOf(fx[0])
+	h, _, order := authorisedOrder(t)
 	invoiceID := h.adminInvoice(order, 0)
 
 	h.checkout.AnswerCaptures(http.StatusServiceUnavailable)
@@ -240,11 +247,7 @@ func TestCaptureRetriedUntilCheckoutAnswers(t *testing.T) {
 // checkout captured) is not asked for again once checkout's payment row says
 // captured.
 func TestCaptureRecordedFromThePaymentAfterALostAnswer(t *testing.T) {
-	h := newHarness(t, harnessOptions{})
-	fx := h.capture(1)
-	h.authorise(fx...)
-	h.sync()
-	order := h.orderOf(fx[0])
+	h, fx, order := authorisedOrder(t)
 	h.adminInvoice(order, 0)
 	h.checkout.AnswerCaptures(http.StatusServiceUnavailable)
 	cs := h.captureSync("a", nil)
@@ -281,11 +284,7 @@ func TestCaptureRefusedIsFinal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, harnessOptions{})
-			fx := h.capture(1)
-			h.authorise(fx...)
-			h.sync()
-			order := h.orderOf(fx[0])
+			h, fx, order := authorisedOrder(t)
 			invoiceID := h.adminInvoice(order, tt.qty)
 			if tt.status != "" {
 				h.db.Exec(`UPDATE payments SET status = ? WHERE id = ?`, tt.status, fx[0].PaymentID)
@@ -343,11 +342,7 @@ func TestCreditMemoBeforeCaptureTakesNoMoney(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			h := newHarness(t, harnessOptions{})
-			fx := h.capture(1)
-			h.authorise(fx...)
-			h.sync()
-			order := h.orderOf(fx[0])
+			h, _, order := authorisedOrder(t)
 			invoiceID := h.adminInvoice(order, 0)
 			core, logs := observer.New(zapcore.InfoLevel)
 			cs := h.captureSync("a", zap.New(core))
@@ -406,11 +401,7 @@ func TestCreditMemoBeforeCaptureTakesNoMoney(t *testing.T) {
 // CaptureAlertEvery attempts, so an invoiced order whose money is not taken
 // does not wait unnoticed.
 func TestStuckCaptureAlerts(t *testing.T) {
-	h := newHarness(t, harnessOptions{})
-	fx := h.capture(1)
-	h.authorise(fx...)
-	h.sync()
-	order := h.orderOf(fx[0])
+	h, _, order := authorisedOrder(t)
 	h.adminInvoice(order, 0)
 	answers := make([]int, bridge.CaptureAlertEvery+1)
 	for i := range answers {
@@ -450,11 +441,7 @@ func TestStuckCaptureAlerts(t *testing.T) {
 // "[capture ID: not captured]".
 func TestRetriedCaptureCapturedAfterARefusal(t *testing.T) {
 	ctx := context.Background()
-	h := newHarness(t, harnessOptions{})
-	fx := h.capture(1)
-	h.authorise(fx...)
-	h.sync()
-	order := h.orderOf(fx[0])
+	h, fx, order := authorisedOrder(t)
 	invoiceID := h.adminInvoice(order, 0)
 	captureID := bridge.CaptureID(invoiceID)
 
