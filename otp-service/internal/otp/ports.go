@@ -64,7 +64,7 @@ type AttemptStatus int
 const (
 	AttemptOK      AttemptStatus = iota // counted; compare the code
 	AttemptMissing                      // unknown, expired, used or replaced by a resend
-	AttemptLocked                       // more than MaxAttempts: the challenge is now deleted
+	AttemptLocked                       // the first attempt past MaxAttempts: nothing more is compared
 	AttemptLimited                      // a verify limit (the IP's or the destination's) is exceeded
 )
 

@@ -377,9 +377,8 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 		s.m.verifies.WithLabelValues("", "", "", "gone").Inc()
 		return nil, s.gone()
 	case AttemptLocked:
+		// The last allowed attempt's wrong code recorded the lockout.
 		s.m.verifies.WithLabelValues(string(c.Channel), c.Provider, c.Dest.Country, "locked").Inc()
-		s.audit(Event{At: now, Type: EventLockout, Subject: c.Dest.Masked(), Channel: string(c.Channel), Country: c.Dest.Country,
-			IP: meta.IP, ClientID: c.ClientID, RequestID: meta.RequestID, Detail: "attempts exhausted"})
 		return nil, s.gone()
 	}
 	if link != nil && c.Dest.Kind != KindEmail {
@@ -398,8 +397,9 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 		s.m.verifies.WithLabelValues(string(c.Channel), c.Provider, c.Dest.Country, "invalid_code").Inc()
 		typ := EventFailure
 		if left <= 0 {
+			// The store refuses further attempts; the challenge stays so a
+			// right code still being compared can win.
 			typ = EventLockout
-			_ = s.d.Store.DeleteChallenge(ctx, c.ID)
 		}
 		s.audit(Event{At: now, Type: typ, Subject: c.Dest.Masked(), Channel: string(c.Channel), Country: c.Dest.Country,
 			IP: meta.IP, ClientID: c.ClientID, RequestID: meta.RequestID, Detail: "attempt " + strconv.Itoa(c.Attempts)})
@@ -445,12 +445,10 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest, meta Meta) (*Se
 		// mailbox share its tag, not their customers' Magento tokens.
 		mtok = ""
 	}
-	if at.Identity != id || mtok == "" {
+	if mtok == "" {
 		// Cache what this login had to look up, for the next one.
 		var until time.Time
-		if mtok == "" {
-			mtok, until = s.magentoToken(ctx, id, newCustomer)
-		}
+		mtok, until = s.magentoToken(ctx, id, newCustomer)
 		if err := s.d.Store.Remember(ctx, c.ID, id, mtok, until.Sub(now)); err != nil {
 			s.log(ctx).Warn("login cache not written", zap.Error(err))
 		}

@@ -422,3 +422,60 @@ func TestRedisHoldsOnlyKeyedHash(t *testing.T) {
 		t.Errorf("challenge kid %q mac %q; want k1 and HMAC-SHA256(key, id || 0 || code)", challenge["kid"], challenge["mac"])
 	}
 }
+
+// holdStore holds the first Attempt's caller after the store counted it,
+// until release is closed: a verify still comparing its code.
+type holdStore struct {
+	otp.Store
+	once    sync.Once
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (h *holdStore) Attempt(ctx context.Context, id string, ip, dest, failures otp.Limit, max int, now time.Time) (*otp.AttemptResult, error) {
+	res, err := h.Store.Attempt(ctx, id, ip, dest, failures, max, now)
+	first := false
+	h.once.Do(func() { first = true })
+	if first {
+		close(h.held)
+		<-h.release
+	}
+	return res, err
+}
+
+// A wrong code on the last allowed attempt must not take the challenge from
+// a right code counted just before it and still being compared.
+func TestLastWrongCodeLeavesARightOneComparing(t *testing.T) {
+	f := newFixture(t, func(c *otp.Config) { c.Limits = otp.Limits{} })
+	ctx := context.Background()
+	res, err := f.svc.Start(ctx, otp.StartRequest{Phone: "+919876543210"}, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	right := f.out.code("+919876543210")
+	wrong := "000000"
+	if right == wrong {
+		wrong = "000001"
+	}
+	for range 3 {
+		if _, err := f.svc.Verify(ctx, otp.VerifyRequest{ChallengeID: res.ChallengeID, Code: wrong}, meta); errs.Code(err) != otp.CodeInvalidCode {
+			t.Fatalf("wrong code = %v", err)
+		}
+	}
+	hs := &holdStore{Store: f.store, held: make(chan struct{}), release: make(chan struct{})}
+	svc := f.with(t, hs)
+	done := make(chan error, 1)
+	go func() { // attempt 4: the right code, held while "comparing"
+		_, err := svc.Verify(ctx, otp.VerifyRequest{ChallengeID: res.ChallengeID, Code: right}, meta)
+		done <- err
+	}()
+	<-hs.held
+	// attempt 5, the last allowed: a wrong code
+	if _, err := svc.Verify(ctx, otp.VerifyRequest{ChallengeID: res.ChallengeID, Code: wrong}, meta); errs.Code(err) != otp.CodeInvalidCode {
+		t.Fatalf("last wrong code = %v", err)
+	}
+	close(hs.release)
+	if err := <-done; err != nil {
+		t.Fatalf("the right code counted before the last wrong one = %v; want a login", err)
+	}
+}
