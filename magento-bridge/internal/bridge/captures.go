@@ -231,8 +231,10 @@ func (c *CaptureSync) capturePending(ctx context.Context) error {
 	}
 	for _, cp := range pending {
 		log := c.captureLog(cp)
+		var order *magento.Order // read by the capture, reused by its comment
 		if cp.Step == CapturePending {
-			step, reason, err := c.capture(ctx, log, cp)
+			var step, reason string
+			step, reason, order, err = c.capture(ctx, log, cp)
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -258,7 +260,7 @@ func (c *CaptureSync) capturePending(ctx context.Context) error {
 		if cp.Step == CaptureRefused {
 			next = CaptureFailed
 		}
-		if err := c.comment(ctx, cp); err != nil {
+		if err := c.comment(ctx, cp, order); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -278,42 +280,41 @@ func (c *CaptureSync) capturePending(ctx context.Context) error {
 // capture asks checkout to capture a pending invoice's payment, unless the
 // payment is captured already (an earlier call succeeded but its outcome
 // was not recorded). It returns the step reached, captured or refused, or a
-// retryable error.
-func (c *CaptureSync) capture(ctx context.Context, log *zap.Logger, cp Capture) (step, reason string, err error) {
+// retryable error, and the order when it read it (for the comment).
+func (c *CaptureSync) capture(ctx context.Context, log *zap.Logger, cp Capture) (step, reason string, o *magento.Order, err error) {
 	pay, err := c.store.Payment(ctx, cp.PaymentID)
 	if err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
 	if capturedAlready(pay.Status) {
 		log.Info("payment captured already; recording it", zap.String("payment_status", pay.Status))
-		return CaptureCaptured, "", nil
+		return CaptureCaptured, "", nil, nil
 	}
 	// A credit memo made before the capture: capturing now would take money
 	// for a refunded order (its refund, seen before the money, was refused).
-	o, err := c.magento.Order(ctx, cp.OrderID)
-	if err != nil {
-		return "", "", err
+	if o, err = c.magento.Order(ctx, cp.OrderID); err != nil {
+		return "", "", nil, err
 	}
 	if o.TotalRefunded > 0 {
 		reason := "a credit memo was made before the capture, so nothing was captured (the authorisation lapses); capture and refund by hand if the shopper should pay part"
 		c.refused(log, cp, reason, nil)
-		return CaptureRefused, reason, nil
+		return CaptureRefused, reason, o, nil
 	}
 	err = c.payments.Capture(ctx, cp.PaymentID, cp.Amount, cp.CaptureID)
 	switch {
 	case err == nil:
 		c.metrics.Captures.WithLabelValues("captured").Inc()
 		log.Info("captured through checkout", zap.Int64("amount", cp.Amount), zap.String("currency", cp.Currency))
-		return CaptureCaptured, "", nil
+		return CaptureCaptured, "", o, nil
 	case permanent(err):
 		reason := "checkout refused the capture"
 		if e := errs.As(err); e != nil && e.Message != "" {
 			reason += ": " + e.Message
 		}
 		c.refused(log, cp, reason, err)
-		return CaptureRefused, reason, nil
+		return CaptureRefused, reason, o, nil
 	}
-	return "", "", err
+	return "", "", nil, err
 }
 
 // captureMarker and refusedMarker tag the bridge's comments on an invoice's
@@ -321,12 +322,15 @@ func (c *CaptureSync) capture(ctx context.Context, log *zap.Logger, cp Capture) 
 func captureMarker(captureID string) string { return "[capture " + captureID + "]" }
 func refusedMarker(captureID string) string { return "[capture " + captureID + ": not captured]" }
 
-// comment adds the order comment a capture owes, reading the order first so
-// it is added once.
-func (c *CaptureSync) comment(ctx context.Context, cp Capture) error {
-	o, err := c.magento.Order(ctx, cp.OrderID)
-	if err != nil {
-		return err
+// comment adds the order comment a capture owes once: it looks for it in
+// the order's history, read now unless the capture just read it (o; only
+// this poller, under its lock, adds the bridge's capture comments).
+func (c *CaptureSync) comment(ctx context.Context, cp Capture, o *magento.Order) error {
+	if o == nil {
+		var err error
+		if o, err = c.magento.Order(ctx, cp.OrderID); err != nil {
+			return err
+		}
 	}
 	marker := captureMarker(cp.CaptureID)
 	if cp.Step == CaptureRefused {
