@@ -15,21 +15,28 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/magefleet/platform/internal/freeport"
 )
 
-// freeAddr returns a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string {
+// freeAddrs returns n distinct loopback addresses nothing listens on right
+// now, for the demo's processes to bind (see freeport).
+func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeport.Ports(n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	addrs := make([]string, n)
+	for i, p := range ports {
+		addrs[i] = "127.0.0.1:" + strconv.Itoa(p)
+	}
+	return addrs
 }
 
 // buildServices builds the three binaries once for the package's tests.
@@ -159,15 +166,16 @@ const demoGatewaysAlwaysSucceed = `gateways:
 
 func tryDemo(t *testing.T) (*demo, error) {
 	t.Helper()
+	a := freeAddrs(t, 7)
 	l := layout{
-		magento: freeAddr(t),
-		edge:    freeAddr(t),
-		mysql:   freeAddr(t),
-		redis:   freeAddr(t),
+		magento: a[0],
+		edge:    a[1],
+		mysql:   a[2],
+		redis:   a[3],
 		services: []svc{
-			{"otp-service", "OTP", freeAddr(t), "otp"},
-			{"checkout-service", "CHECKOUT", freeAddr(t), "checkout"},
-			{"magento-bridge", "BRIDGE", freeAddr(t), "checkout"},
+			{"otp-service", "OTP", a[4], "otp"},
+			{"checkout-service", "CHECKOUT", a[5], "checkout"},
+			{"magento-bridge", "BRIDGE", a[6], "checkout"},
 		},
 		bin: buildServices(t),
 	}

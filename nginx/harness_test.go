@@ -98,7 +98,7 @@ func startEdge(dir string, v edgeVars) (*edge, error) {
 		return nil, err
 	}
 	e.certPool = pool
-	ports, err := freePorts(2)
+	ports, err := freeport.Ports(2)
 	if err != nil {
 		return nil, err
 	}
@@ -485,11 +485,6 @@ func writeCert(dir string, names []string) (certFile, keyFile string, pool *x509
 	pool.AddCert(cert)
 	return certFile, keyFile, pool, nil
 }
-
-// freePorts returns n loopback TCP ports for nginx to bind later (see
-// freeport: picked below the kernel's ephemeral range, so no outgoing
-// connection takes one during the seconds of the ansible render).
-func freePorts(n int) ([]int, error) { return freeport.Ports(n) }
 
 // response is a finished HTTP exchange.
 type response struct {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/magefleet/platform/internal/freeport"
 )
 
 // The service binaries, built once by TestMain (see startBuilds) while the
@@ -61,7 +63,7 @@ type serviceProcess struct {
 // Instances of one service share db, as in production.
 func startService(t *testing.T, bin, name, prefix, db, dir string) *serviceProcess {
 	t.Helper()
-	ports, err := freePorts(1)
+	ports, err := freeport.Ports(1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package cachetest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/magefleet/platform/internal/config"
+	"github.com/magefleet/platform/internal/freeport"
 )
 
 // NewClusterConfig returns a config.Redis listing the three masters of the
@@ -88,8 +88,8 @@ func startCluster() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Another process may take a port between freePorts and redis-server's
-	// bind; then start again on other ports.
+	// Another test binary may pick the same port at random between
+	// freeport.Ports and redis-server's bind; then start again on others.
 	for try := 1; ; try++ {
 		d := filepath.Join(dir, strconv.Itoa(try))
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -111,7 +111,7 @@ type node struct {
 }
 
 func tryCluster(server, cli, dir string) (addrs []string, err error) {
-	ports, err := freePorts(2 * clusterSize)
+	ports, err := freeport.Ports(2 * clusterSize) // below the ephemeral range: see freeport
 	if err != nil {
 		return nil, err
 	}
@@ -212,20 +212,6 @@ func (n *node) logTail() string {
 	b, _ := os.ReadFile(n.log)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	return strings.Join(lines[max(0, len(lines)-10):], "\n")
-}
-
-// freePorts returns n distinct loopback ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close() // held until all are picked, so none repeats
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // removeStaleDirs deletes the directories left by the clusters of test
