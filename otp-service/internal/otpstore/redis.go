@@ -53,7 +53,9 @@ return out`)
 // limitLua's hit counts one event in key's window (n events, closing at r)
 // and returns 0, or the milliseconds until the window closes when the event
 // is over the limit. Only an event that opens a window writes r and the
-// key's expiry (a minute after r); the others make one HINCRBY.
+// key's expiry (a minute after r); the others make one HINCRBY. spent
+// counts nothing: it returns the milliseconds until key's window closes when
+// it already holds limit events, else 0.
 const limitLua = `
 local function hit(key, limit, window, now)
   local r = tonumber(redis.call('HGET', key, 'r'))
@@ -66,6 +68,12 @@ local function hit(key, limit, window, now)
     n = redis.call('HINCRBY', key, 'n', 1)
   end
   if n > limit then return r - now end
+  return 0
+end
+local function spent(key, limit, now)
+  local f = redis.call('HMGET', key, 'n', 'r')
+  local r = tonumber(f[2])
+  if r and now < r and tonumber(f[1]) >= limit then return r - now end
   return 0
 end
 `
@@ -134,9 +142,8 @@ var saveScript = redis.NewScript(limitLua + `
 local now = tonumber(ARGV[2]); local n = tonumber(ARGV[3])
 local fails = tonumber(ARGV[4 + 2 * n])
 if fails > 0 then
-  local f = redis.call('HMGET', KEYS[2 + n], 'n', 'r')
-  local r = tonumber(f[2])
-  if r and now < r and tonumber(f[1]) >= fails then return {n + 1, r - now} end
+  local w = spent(KEYS[2 + n], fails, now)
+  if w > 0 then return {n + 1, w} end
 end
 local wait, which = 0, 0
 for i = 1, n do
@@ -177,9 +184,8 @@ local h = redis.call('HMGET', KEYS[1], 'id', 'kid', 'mac', 'kind', 'dest', 'coun
 if not h[1] or h[1] ~= ARGV[1] then return {'missing'} end
 local now, fails = tonumber(ARGV[5]), tonumber(ARGV[6])
 if fails > 0 then
-  local f = redis.call('HMGET', KEYS[5], 'n', 'r')
-  local r = tonumber(f[2])
-  if r and now < r and tonumber(f[1]) >= fails then return {'limited', r - now} end
+  local w = spent(KEYS[5], fails, now)
+  if w > 0 then return {'limited', w} end
 end
 if tonumber(ARGV[3]) > 0 then
   local wait = hit(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), now)
