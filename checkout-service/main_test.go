@@ -23,13 +23,13 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/magefleet/platform/checkout-service/internal/accesstoken"
 	"github.com/magefleet/platform/checkout-service/internal/routing"
 	"github.com/magefleet/platform/checkout-service/internal/sandboxgw"
 	"github.com/magefleet/platform/internal/cache/cachetest"
 	"github.com/magefleet/platform/internal/config"
 	"github.com/magefleet/platform/internal/database"
 	"github.com/magefleet/platform/internal/database/databasetest"
+	"github.com/magefleet/platform/internal/jwk"
 	"github.com/magefleet/platform/internal/magento"
 	"github.com/magefleet/platform/internal/magentosandbox"
 	"github.com/magefleet/platform/internal/paymentevent"
@@ -67,7 +67,11 @@ func startWith(t testing.TB, n int, tweak func(*Config)) *harness {
 
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(map[string]any{"keys": []any{accesstoken.JWK("k1", &key.PublicKey)}})
+		k, err := jwk.Public("k1", &key.PublicKey)
+		if err != nil {
+			t.Error(err)
+		}
+		json.NewEncoder(w).Encode(map[string]any{"keys": []any{k}})
 	}))
 	t.Cleanup(jwks.Close)
 

@@ -231,23 +231,3 @@ func (v *Verifier) fetch(ctx context.Context) (map[string]publicKey, error) {
 	}
 	return out, nil
 }
-
-// JWK returns the public JWK of key, an *ecdsa.PublicKey on P-256 (kty EC,
-// alg ES256) or an ed25519.PublicKey (kty OKP, alg EdDSA), for tests and
-// sandboxes. It panics on any other key.
-func JWK(kid string, key crypto.PublicKey) map[string]string {
-	switch key := key.(type) {
-	case *ecdsa.PublicKey:
-		raw, err := key.Bytes() // 0x04 || X || Y
-		if err != nil || key.Curve != elliptic.P256() {
-			panic(fmt.Sprintf("accesstoken.JWK: not a P-256 key: %v", err))
-		}
-		return map[string]string{"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
-			"x": base64.RawURLEncoding.EncodeToString(raw[1:33]),
-			"y": base64.RawURLEncoding.EncodeToString(raw[33:65])}
-	case ed25519.PublicKey:
-		return map[string]string{"kty": "OKP", "crv": "Ed25519", "kid": kid, "use": "sig", "alg": "EdDSA",
-			"x": base64.RawURLEncoding.EncodeToString(key)}
-	}
-	panic(fmt.Sprintf("accesstoken.JWK: a %T is not an ES256 or EdDSA key", key))
-}

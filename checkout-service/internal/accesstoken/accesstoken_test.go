@@ -20,6 +20,7 @@ import (
 
 	"github.com/magefleet/platform/checkout-service/internal/accesstoken"
 	"github.com/magefleet/platform/internal/errs"
+	"github.com/magefleet/platform/internal/jwk"
 )
 
 // signer is a signing key and the algorithm its type signs.
@@ -106,7 +107,7 @@ func TestVerifyRotatesKeys(t *testing.T) {
 	for _, alg := range []string{"ES256", "EdDSA"} {
 		t.Run(alg, func(t *testing.T) {
 			k1, k2 := newSigner(t, alg), newSigner(t, alg)
-			srv := newJWKSServer(t, accesstoken.JWK("k1", k1.public()))
+			srv := newJWKSServer(t, mustJWK("k1", k1.public()))
 			now := start
 			v := newVerifier(srv.URL, &now)
 			ctx := context.Background()
@@ -128,7 +129,7 @@ func TestVerifyRotatesKeys(t *testing.T) {
 				}
 			}
 			// A new kid appears: one refresh picks it up.
-			srv.set(accesstoken.JWK("k1", k1.public()), accesstoken.JWK("k2", k2.public()))
+			srv.set(mustJWK("k1", k1.public()), mustJWK("k2", k2.public()))
 			now = now.Add(time.Minute)
 			good["exp"] = now.Add(time.Minute).Unix()
 			if _, err := v.Verify(ctx, sign(t, k2.method, "k2", k2.priv, good)); err != nil {
@@ -151,7 +152,7 @@ func TestVerifyRotatesKeys(t *testing.T) {
 // is retired. Tokens of every published key verify at each step.
 func TestVerifyDuringRotationFromES256ToEdDSA(t *testing.T) {
 	es, ed := newSigner(t, "ES256"), newSigner(t, "EdDSA")
-	srv := newJWKSServer(t, accesstoken.JWK("es", es.public()))
+	srv := newJWKSServer(t, mustJWK("es", es.public()))
 	now := start
 	v := newVerifier(srv.URL, &now)
 	ctx := context.Background()
@@ -164,7 +165,7 @@ func TestVerifyDuringRotationFromES256ToEdDSA(t *testing.T) {
 	}
 
 	// Publish the Ed25519 key; the verifier has cached the old set.
-	srv.set(accesstoken.JWK("es", es.public()), accesstoken.JWK("ed", ed.public()))
+	srv.set(mustJWK("es", es.public()), mustJWK("ed", ed.public()))
 	now = now.Add(time.Minute)
 	fresh := sign(t, ed.method, "ed", ed.priv, claims())
 	for name, tok := range map[string]string{"ES256 (old kid, cached)": old, "EdDSA (new kid, refetched)": fresh, "ES256 signed after publishing": sign(t, es.method, "es", es.priv, claims())} {
@@ -183,7 +184,7 @@ func TestVerifyDuringRotationFromES256ToEdDSA(t *testing.T) {
 	}
 
 	// Retire the P-256 key; a fresh verifier fetches only the Ed25519 key.
-	srv.set(accesstoken.JWK("ed", ed.public()))
+	srv.set(mustJWK("ed", ed.public()))
 	after := newVerifier(srv.URL, &now)
 	if _, err := after.Verify(ctx, fresh); err != nil {
 		t.Errorf("Verify(EdDSA) after retiring es = %v", err)
@@ -197,7 +198,7 @@ func TestVerifyDuringRotationFromES256ToEdDSA(t *testing.T) {
 // type, never alg none or an HMAC keyed with the published key.
 func TestVerifyRefusesAlgorithmConfusion(t *testing.T) {
 	es, ed := newSigner(t, "ES256"), newSigner(t, "EdDSA")
-	esJWK, edJWK := accesstoken.JWK("es", es.public()), accesstoken.JWK("ed", ed.public())
+	esJWK, edJWK := mustJWK("es", es.public()), mustJWK("ed", ed.public())
 	srv := newJWKSServer(t, esJWK, edJWK)
 	now := start
 	v := newVerifier(srv.URL, &now)
@@ -209,7 +210,7 @@ func TestVerifyRefusesAlgorithmConfusion(t *testing.T) {
 		"ES256 under the EdDSA kid":        sign(t, jwt.SigningMethodES256, "ed", attackerES.priv, claims),
 		"HS256 keyed with the P-256 JWK":   sign(t, jwt.SigningMethodHS256, "es", esPub, claims),
 		"HS256 keyed with the Ed25519 JWK": sign(t, jwt.SigningMethodHS256, "ed", []byte(ed.public().(ed25519.PublicKey)), claims),
-		"HS256 keyed with the JWK's x":     sign(t, jwt.SigningMethodHS256, "ed", []byte(edJWK["x"]), claims),
+		"HS256 keyed with the JWK's x":     sign(t, jwt.SigningMethodHS256, "ed", []byte(edJWK.X), claims),
 		"none under the ES256 kid":         sign(t, jwt.SigningMethodNone, "es", jwt.UnsafeAllowNoneSignatureType, claims),
 		"none under the EdDSA kid":         sign(t, jwt.SigningMethodNone, "ed", jwt.UnsafeAllowNoneSignatureType, claims),
 		"no kid":                           sign(t, jwt.SigningMethodEdDSA, "", ed.priv, claims),
@@ -225,17 +226,18 @@ func TestVerifyRefusesAlgorithmConfusion(t *testing.T) {
 // an X25519 (key agreement) key, an encryption key.
 func TestVerifyIgnoresUnusableJWKs(t *testing.T) {
 	es, ed := newSigner(t, "ES256"), newSigner(t, "EdDSA")
-	with := func(k map[string]string, kv ...string) map[string]string {
+	with := func(k jwk.Key, kv ...string) map[string]string {
 		out := map[string]string{}
-		for n, v := range k {
-			out[n] = v
+		b, _ := json.Marshal(k)
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatal(err)
 		}
 		for i := 0; i < len(kv); i += 2 {
 			out[kv[i]] = kv[i+1]
 		}
 		return out
 	}
-	esJWK, edJWK := accesstoken.JWK("es", es.public()), accesstoken.JWK("ed", ed.public())
+	esJWK, edJWK := mustJWK("es", es.public()), mustJWK("ed", ed.public())
 	offCurve := base64.RawURLEncoding.EncodeToString(make([]byte, 32))
 	for _, tc := range []struct {
 		name string
@@ -252,7 +254,7 @@ func TestVerifyIgnoresUnusableJWKs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// The usable key keeps the set from being empty.
 			other := newSigner(t, "EdDSA")
-			srv := newJWKSServer(t, tc.jwk, accesstoken.JWK("other", other.public()))
+			srv := newJWKSServer(t, tc.jwk, mustJWK("other", other.public()))
 			now := start
 			v := newVerifier(srv.URL, &now)
 			claims := jwt.MapClaims{"sub": "id-1", "iss": "otp-service", "exp": now.Add(time.Minute).Unix()}
@@ -279,7 +281,7 @@ func TestVerifyIgnoresUnusableJWKs(t *testing.T) {
 // keys keep verifying.
 func TestWithdrawnKeyStopsVerifyingAfterMaxAge(t *testing.T) {
 	k1, k2 := newSigner(t, "EdDSA"), newSigner(t, "EdDSA")
-	srv := newJWKSServer(t, accesstoken.JWK("k1", k1.public()), accesstoken.JWK("k2", k2.public()))
+	srv := newJWKSServer(t, mustJWK("k1", k1.public()), mustJWK("k2", k2.public()))
 	now := start
 	v := newVerifier(srv.URL, &now)
 	ctx := context.Background()
@@ -289,7 +291,7 @@ func TestWithdrawnKeyStopsVerifyingAfterMaxAge(t *testing.T) {
 	if _, err := v.Verify(ctx, token(k1, "k1")); err != nil {
 		t.Fatalf("Verify(k1) = %v", err)
 	}
-	srv.set(accesstoken.JWK("k2", k2.public())) // k1 withdrawn
+	srv.set(mustJWK("k2", k2.public())) // k1 withdrawn
 	now = now.Add(v.MaxAge - time.Second)
 	if _, err := v.Verify(ctx, token(k1, "k1")); err != nil {
 		t.Fatalf("Verify(k1) within MaxAge = %v; the cached set still holds it", err)
@@ -317,4 +319,13 @@ func TestWithdrawnKeyStopsVerifyingAfterMaxAge(t *testing.T) {
 	if _, err := v.Verify(ctx, token(k2, "k2")); err != nil {
 		t.Fatalf("Verify(k2) with the JWKS unreachable = %v; want the cached key", err)
 	}
+}
+
+// mustJWK is key's JWK as otp-service publishes it.
+func mustJWK(kid string, key crypto.PublicKey) jwk.Key {
+	k, err := jwk.Public(kid, key)
+	if err != nil {
+		panic(err)
+	}
+	return k
 }

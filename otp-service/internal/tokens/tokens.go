@@ -33,6 +33,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/magefleet/platform/internal/config"
+	"github.com/magefleet/platform/internal/jwk"
 	"github.com/magefleet/platform/otp-service/internal/otp"
 )
 
@@ -219,18 +220,6 @@ func New(cfg Config) (*Issuer, error) {
 	return is, nil
 }
 
-// JWK is one public key of the JWKS: kty "EC" (crv "P-256", x and y, alg
-// ES256) or kty "OKP" (crv "Ed25519", x, alg EdDSA; RFC 8037).
-type JWK struct {
-	Kty string `json:"kty"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
-	Y   string `json:"y,omitempty"`
-	Kid string `json:"kid"`
-	Use string `json:"use"`
-	Alg string `json:"alg"`
-}
-
 func (is *Issuer) buildJWKS() ([]byte, error) {
 	kids := make([]string, 0, len(is.keys))
 	for kid := range is.keys {
@@ -238,21 +227,14 @@ func (is *Issuer) buildJWKS() ([]byte, error) {
 	}
 	sort.Strings(kids)
 	set := struct {
-		Keys []JWK `json:"keys"`
+		Keys []jwk.Key `json:"keys"`
 	}{}
 	for _, kid := range kids {
-		switch pub := is.keys[kid].pub.(type) {
-		case *ecdsa.PublicKey:
-			raw, err := pub.Bytes() // 0x04 || X || Y
-			if err != nil {
-				return nil, fmt.Errorf("signing key %s: %w", kid, err)
-			}
-			set.Keys = append(set.Keys, JWK{Kty: "EC", Crv: "P-256", Kid: kid, Use: "sig", Alg: "ES256",
-				X: base64.RawURLEncoding.EncodeToString(raw[1:33]), Y: base64.RawURLEncoding.EncodeToString(raw[33:65])})
-		case ed25519.PublicKey:
-			set.Keys = append(set.Keys, JWK{Kty: "OKP", Crv: "Ed25519", Kid: kid, Use: "sig", Alg: "EdDSA",
-				X: base64.RawURLEncoding.EncodeToString(pub)})
+		k, err := jwk.Public(kid, is.keys[kid].pub)
+		if err != nil {
+			return nil, fmt.Errorf("signing key %s: %w", kid, err)
 		}
+		set.Keys = append(set.Keys, k)
 	}
 	return json.Marshal(set)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/magefleet/platform/internal/config"
+	"github.com/magefleet/platform/internal/jwk"
 	"github.com/magefleet/platform/otp-service/internal/otp"
 )
 
@@ -72,16 +73,16 @@ func header(t *testing.T, tok string) map[string]any {
 }
 
 // jwks decodes an Issuer's JWKS into the keys a verifier would build, by kid.
-func jwks(t *testing.T, is *Issuer) (map[string]JWK, map[string]any) {
+func jwks(t *testing.T, is *Issuer) (map[string]jwk.Key, map[string]any) {
 	t.Helper()
-	var set struct{ Keys []JWK }
+	var set struct{ Keys []jwk.Key }
 	if err := json.Unmarshal(is.JWKS(), &set); err != nil {
 		t.Fatalf("JWKS %s: %v", is.JWKS(), err)
 	}
 	if strings.Contains(string(is.JWKS()), `"d"`) {
 		t.Errorf("JWKS %s leaks a private key", is.JWKS())
 	}
-	jwks, pubs := map[string]JWK{}, map[string]any{}
+	jwks, pubs := map[string]jwk.Key{}, map[string]any{}
 	for _, k := range set.Keys {
 		jwks[k.Kid] = k
 		x, err := base64.RawURLEncoding.DecodeString(k.X)
